@@ -1,0 +1,26 @@
+# lockable: PGXS build.  `make && make install`, then `make installcheck`
+# (as a user that may run initdb: each suite starts its own temporary server).
+
+MODULE_big = lockable
+OBJS = \
+	src/clock.o \
+	src/lease_api.o \
+	src/lease_table.o \
+	src/lockable.o \
+	src/worker.o
+
+EXTENSION = lockable
+DATA = lockable--1.0.sql
+PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
+
+REGRESS = lockable_api lockable_errors lockable_view
+REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/lockable.conf
+ISOLATION = contention expiry arrival_order timeouts
+ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/lockable.conf
+TAP_TESTS = 1
+
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
