@@ -1,0 +1,99 @@
+/* lockable--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION lockable" to load this file. \quit
+
+CREATE FUNCTION lockable_acquire(name text,
+                                 ttl interval DEFAULT NULL,
+                                 wait interval DEFAULT '0',
+                                 keepalive boolean DEFAULT false)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lockable_acquire'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lockable_acquire(text, interval, interval, boolean) IS
+'take the lease NAME for TTL; returns its fencing token, or NULL if it is held by someone else and did not come free within WAIT';
+
+CREATE FUNCTION lockable_heartbeat(name text, token bigint,
+                                   ttl interval DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lockable_heartbeat'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lockable_heartbeat(text, bigint, interval) IS
+'extend the lease held with TOKEN to now + TTL (NULL: its own ttl); false if it is no longer held with that token';
+
+CREATE FUNCTION lockable_release(name text, token bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lockable_release'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lockable_release(text, bigint) IS
+'release the lease held with TOKEN; false if it is no longer held with that token';
+
+CREATE FUNCTION lockable_force_release(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lockable_force_release'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lockable_force_release(text) IS
+'administrators: end the live lease NAME whoever holds it';
+
+REVOKE ALL ON FUNCTION lockable_force_release(text) FROM PUBLIC;
+
+CREATE FUNCTION lockable_leases(
+    OUT name text,
+    OUT token bigint,
+    OUT owner regrole,
+    OUT pid integer,
+    OUT acquired_at timestamptz,
+    OUT expires_at timestamptz,
+    OUT ttl interval,
+    OUT keepalive boolean,
+    OUT renewals bigint,
+    OUT waiters integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lockable_leases'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW lockable_leases AS
+    SELECT * FROM lockable_leases();
+
+COMMENT ON VIEW lockable_leases IS
+'live leases of the current database; token is shown only to members of the owning role';
+
+GRANT SELECT ON lockable_leases TO PUBLIC;
+
+CREATE FUNCTION lockable_stats(
+    OUT leases bigint,
+    OUT max_leases integer,
+    OUT acquired bigint,
+    OUT refused bigint,
+    OUT waited bigint,
+    OUT released bigint,
+    OUT expired bigint,
+    OUT forced bigint,
+    OUT session_ended bigint,
+    OUT heartbeats bigint,
+    OUT heartbeats_failed bigint,
+    OUT renewals bigint,
+    OUT full bigint,
+    OUT stats_reset timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lockable_stats'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW lockable_stats AS
+    SELECT * FROM lockable_stats();
+
+COMMENT ON VIEW lockable_stats IS
+'lease counters of the whole server since the last lockable_stats_reset()';
+
+GRANT SELECT ON lockable_stats TO PUBLIC;
+
+CREATE FUNCTION lockable_stats_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'lockable_stats_reset_all'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+REVOKE ALL ON FUNCTION lockable_stats_reset() FROM PUBLIC;

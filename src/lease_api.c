@@ -1,0 +1,484 @@
+/*-------------------------------------------------------------------------
+ *
+ * lease_api.c
+ *	  SQL-callable functions of lockable: acquire, heartbeat, release,
+ *	  force release, the lockable_leases view and the statistics.
+ *
+ * Arguments are checked here, before any lock is taken; the lease table
+ * (lease_table.c) does the work under its partition locks.
+ *
+ * Copyright (c) 2026, the lockable authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#if PG_VERSION_NUM >= 170000
+#include "utils/wait_event.h"
+#endif
+
+#include "lockable.h"
+
+PG_FUNCTION_INFO_V1(lockable_acquire);
+PG_FUNCTION_INFO_V1(lockable_heartbeat);
+PG_FUNCTION_INFO_V1(lockable_release);
+PG_FUNCTION_INFO_V1(lockable_force_release);
+PG_FUNCTION_INFO_V1(lockable_leases);
+PG_FUNCTION_INFO_V1(lockable_stats);
+PG_FUNCTION_INFO_V1(lockable_stats_reset_all);
+
+/* the request this backend is queued on, for cleanup at exit */
+static LeaseRequest *waiting_on = NULL;
+static bool exit_callback_registered = false;
+
+/*
+ * At backend exit (normal, or FATAL from pg_terminate_backend): leave any
+ * wait queue, and let the worker end this session's keepalive leases.
+ */
+static void
+lockable_backend_exit(int code, Datum arg)
+{
+	if (waiting_on != NULL)
+	{
+		lockable_lease_wait_abandon(waiting_on);
+		waiting_on = NULL;
+	}
+	lockable_session_end();
+}
+
+static void
+check_ready(void)
+{
+	lockable_table_check_loaded();
+	if (!exit_callback_registered)
+	{
+		before_shmem_exit(lockable_backend_exit, (Datum) 0);
+		exit_callback_registered = true;
+	}
+}
+
+/*
+ * Check a lease name argument: not NULL, not empty, not too long.
+ */
+static text *
+name_arg(FunctionCallInfo fcinfo, int argno, int *len)
+{
+	text	   *name;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lease name must not be null")));
+	name = PG_GETARG_TEXT_PP(argno);
+	*len = VARSIZE_ANY_EXHDR(name);
+	if (*len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lease name must not be empty")));
+	if (*len > LOCKABLE_NAME_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("lease name is too long"),
+				 errdetail("The name is %d bytes long; the limit is %d bytes.",
+						   *len, LOCKABLE_NAME_MAXLEN)));
+	return name;
+}
+
+static uint64
+token_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lease token must not be null"),
+				 errhint("Pass the token that lockable_acquire() returned.")));
+	return (uint64) PG_GETARG_INT64(argno);
+}
+
+/*
+ * An interval as microseconds; a month counts 30 days and a day 24 hours,
+ * as in interval comparison.
+ */
+static int64
+interval_usec(Interval *span, const char *what)
+{
+	int64		usec;
+	int64		days;
+
+#if PG_VERSION_NUM >= 170000
+	if (INTERVAL_NOT_FINITE(span))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be finite", what)));
+#endif
+	days = (int64) span->month * DAYS_PER_MONTH + span->day;
+	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usec) ||
+		pg_add_s64_overflow(usec, span->time, &usec))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERVAL_FIELD_OVERFLOW),
+				 errmsg("%s is out of range", what)));
+	return usec;
+}
+
+/*
+ * Check a ttl argument: NULL means fallback_usec (callers pass the default,
+ * or 0 for "the lease's own"); otherwise positive and at most max_ttl.
+ */
+static int64
+ttl_arg(FunctionCallInfo fcinfo, int argno, int64 fallback_usec)
+{
+	int64		ttl;
+	int64		max = (int64) lockable_max_ttl * USECS_PER_SEC;
+
+	if (PG_ARGISNULL(argno))
+	{
+		if (fallback_usec > max)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("lockable.default_ttl exceeds lockable.max_ttl"),
+					 errdetail("lockable.default_ttl is %d ms; lockable.max_ttl is %d s.",
+							   lockable_default_ttl, lockable_max_ttl),
+					 errhint("Lower lockable.default_ttl or pass a ttl.")));
+		return fallback_usec;
+	}
+	ttl = interval_usec(PG_GETARG_INTERVAL_P(argno), "ttl");
+	if (ttl <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl must be positive")));
+	if (ttl > max)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ttl exceeds lockable.max_ttl"),
+				 errdetail("lockable.max_ttl is %d s.", lockable_max_ttl),
+				 errhint("Use a shorter ttl and renew the lease with lockable_heartbeat(), or acquire it with keepalive => true.")));
+	return ttl;
+}
+
+static uint32
+acquire_wait_event(void)
+{
+#if PG_VERSION_NUM >= 170000
+	static uint32 wait_event = 0;
+
+	if (wait_event == 0)
+		wait_event = WaitEventExtensionNew("LockableAcquire");
+	return wait_event;
+#else
+	return PG_WAIT_EXTENSION;
+#endif
+}
+
+/*
+ * Sleep in the wait queue until the lease comes to us or wait_deadline
+ * passes.  Interrupts (cancel, statement_timeout, lock_timeout,
+ * termination) raise an error out of ConditionVariableTimedSleep; then we
+ * leave the queue, passing the lease on if it reached us meanwhile.
+ */
+static bool
+wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
+{
+	LockableBackend *me = &lockable_shared->backends[lockable_my_slot()];
+	LeaseAcquireResult res = LEASE_QUEUED;
+
+	waiting_on = req;
+	if (LockTimeout > 0)
+		enable_timeout_after(LOCK_TIMEOUT, LockTimeout);
+
+	PG_TRY();
+	{
+		ConditionVariablePrepareToSleep(&me->cv);
+		for (;;)
+		{
+			LockableTime sleep_until;
+			LockableTime now;
+			long		timeout_ms;
+
+			res = lockable_lease_wait_check(req, wait_deadline, token,
+											&sleep_until);
+			if (res != LEASE_QUEUED)
+				break;
+
+			now = lockable_clock_now();
+			if (sleep_until == LOCKABLE_FOREVER)
+				timeout_ms = -1;
+			else if (sleep_until <= now)
+				timeout_ms = 0;
+			else
+				timeout_ms = Min((sleep_until - now + 999) / 1000, (int64) INT_MAX);
+			if (timeout_ms != 0)
+				(void) ConditionVariableTimedSleep(&me->cv, timeout_ms,
+												   acquire_wait_event());
+		}
+	}
+	PG_CATCH();
+	{
+		ConditionVariableCancelSleep();
+		if (LockTimeout > 0)
+			disable_timeout(LOCK_TIMEOUT, false);
+		lockable_lease_wait_abandon(req);
+		waiting_on = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	ConditionVariableCancelSleep();
+	if (LockTimeout > 0)
+		disable_timeout(LOCK_TIMEOUT, false);
+	waiting_on = NULL;
+	return res == LEASE_GRANTED;
+}
+
+/*
+ * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
+ *		returns bigint: the lease's fencing token, or NULL if the lease is
+ *		held by someone else and did not come free within wait.
+ */
+Datum
+lockable_acquire(PG_FUNCTION_ARGS)
+{
+	static LeaseRequest req;	/* static: waiting_on may point here */
+	text	   *name;
+	int			len;
+	int64		ttl;
+	LockableTime wait_deadline;
+	bool		keepalive;
+	uint64		token;
+	LeaseAcquireResult res;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	ttl = ttl_arg(fcinfo, 1, (int64) lockable_default_ttl * 1000);
+	if (PG_ARGISNULL(2))
+		wait_deadline = LOCKABLE_FOREVER;
+	else
+	{
+		int64		wait = interval_usec(PG_GETARG_INTERVAL_P(2), "wait");
+
+		if (wait < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("wait must not be negative"),
+					 errhint("Use '0' to try once, or NULL to wait until the lease is free.")));
+		wait_deadline = wait > 0 ? lockable_clock_now() + wait : 0;
+	}
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("keepalive must not be null")));
+	keepalive = PG_GETARG_BOOL(3);
+
+	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, keepalive);
+	res = lockable_lease_try(&req, wait_deadline != 0, &token);
+	if (res == LEASE_QUEUED && !wait_for_lease(&req, wait_deadline, &token))
+		res = LEASE_BUSY;
+	if (res == LEASE_BUSY)
+		PG_RETURN_NULL();
+
+	/* the worker may be asleep for longer than this lease can wait */
+	if (keepalive && ttl / 2 < (int64) lockable_worker_naptime * 1000)
+		lockable_worker_wake();
+	PG_RETURN_INT64((int64) token);
+}
+
+/* Raise the error for a caller that is not a member of the lease's owner */
+static void
+check_owner(Oid owner, LeaseRequest *req)
+{
+	if (!is_member_of_role(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for lease \"%.*s\"",
+						(int) req->key.len, req->key.name),
+				 errdetail("Only members of role \"%s\" may renew or release this lease.",
+						   GetUserNameFromId(owner, false))));
+}
+
+/*
+ * lockable_heartbeat(name text, token bigint, ttl interval) returns bool:
+ * true if the lease held with token now lasts until now + ttl (NULL: its
+ * own ttl), false if it is no longer held with that token.
+ */
+Datum
+lockable_heartbeat(PG_FUNCTION_ARGS)
+{
+	LeaseRequest req;
+	text	   *name;
+	int			len;
+	uint64		token;
+	int64		ttl;
+	Oid			owner = InvalidOid;
+	LeaseOpResult res;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	token = token_arg(fcinfo, 1);
+	ttl = ttl_arg(fcinfo, 2, 0);
+
+	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, false);
+	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
+	if (res == LEASE_OP_CHECK_OWNER)
+	{
+		check_owner(owner, &req);
+		res = lockable_lease_heartbeat(&req, token, ttl, owner, &owner);
+	}
+	PG_RETURN_BOOL(res == LEASE_OP_DONE);
+}
+
+/*
+ * lockable_release(name text, token bigint) returns bool: true if the
+ * lease was held with token and is now released, false otherwise.
+ */
+Datum
+lockable_release(PG_FUNCTION_ARGS)
+{
+	LeaseRequest req;
+	text	   *name;
+	int			len;
+	uint64		token;
+	Oid			owner = InvalidOid;
+	LeaseOpResult res;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	token = token_arg(fcinfo, 1);
+
+	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
+	res = lockable_lease_release(&req, token, InvalidOid, &owner);
+	if (res == LEASE_OP_CHECK_OWNER)
+	{
+		check_owner(owner, &req);
+		res = lockable_lease_release(&req, token, owner, &owner);
+	}
+	PG_RETURN_BOOL(res == LEASE_OP_DONE);
+}
+
+/*
+ * lockable_force_release(name text) returns bool: end the live lease of
+ * that name in this database, whoever holds it.  EXECUTE is revoked from
+ * PUBLIC by the install script.
+ */
+Datum
+lockable_force_release(PG_FUNCTION_ARGS)
+{
+	LeaseRequest req;
+	text	   *name;
+	int			len;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
+	PG_RETURN_BOOL(lockable_lease_force_release(&req));
+}
+
+/*
+ * lockable_leases() returns the live leases of the current database.  The
+ * token is the capability to renew and release, so it is shown only to
+ * members of the owning role.
+ */
+Datum
+lockable_leases(PG_FUNCTION_ARGS)
+{
+#define LOCKABLE_LEASES_COLS 10
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	LeaseInfo  *leases;
+	LockableTime now;
+	TimestampTz now_wall;
+	int			n;
+
+	check_ready();
+	InitMaterializedSRF(fcinfo, 0);
+
+	leases = lockable_lease_snapshot(MyDatabaseId, &n, &now);
+	now_wall = GetCurrentTimestamp();
+
+	for (int i = 0; i < n; i++)
+	{
+		LeaseInfo  *l = &leases[i];
+		Datum		values[LOCKABLE_LEASES_COLS];
+		bool		nulls[LOCKABLE_LEASES_COLS];
+		Interval   *ttl = palloc0(sizeof(Interval));
+
+		memset(nulls, 0, sizeof(nulls));
+		ttl->time = l->ttl;
+
+		values[0] = CStringGetTextDatum(l->name);
+		if (is_member_of_role(GetUserId(), l->owner))
+			values[1] = Int64GetDatum((int64) l->token);
+		else
+			nulls[1] = true;
+		values[2] = ObjectIdGetDatum(l->owner);
+		values[3] = Int32GetDatum(l->pid);
+		values[4] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->acquired, now, now_wall));
+		values[5] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->deadline, now, now_wall));
+		values[6] = IntervalPGetDatum(ttl);
+		values[7] = BoolGetDatum(l->keepalive);
+		values[8] = Int64GetDatum(l->renewals);
+		values[9] = Int32GetDatum(l->nwaiters);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * lockable_stats() returns one row of counters since the last reset.
+ */
+Datum
+lockable_stats(PG_FUNCTION_ARGS)
+{
+#define LOCKABLE_STATS_COLS 14
+	TupleDesc	tupdesc;
+	LockableCounters c;
+	Datum		values[LOCKABLE_STATS_COLS];
+	bool		nulls[LOCKABLE_STATS_COLS];
+	int			i = 0;
+
+	check_ready();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	lockable_stats_read(&c);
+	memset(nulls, 0, sizeof(nulls));
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u32(&lockable_shared->nleases));
+	values[i++] = Int32GetDatum(lockable_max_leases);
+	values[i++] = Int64GetDatum((int64) c.acquired);
+	values[i++] = Int64GetDatum((int64) c.refused);
+	values[i++] = Int64GetDatum((int64) c.waited);
+	values[i++] = Int64GetDatum((int64) c.released);
+	values[i++] = Int64GetDatum((int64) c.expired);
+	values[i++] = Int64GetDatum((int64) c.forced);
+	values[i++] = Int64GetDatum((int64) c.session_ended);
+	values[i++] = Int64GetDatum((int64) c.heartbeats);
+	values[i++] = Int64GetDatum((int64) c.heartbeats_failed);
+	values[i++] = Int64GetDatum((int64) c.renewals);
+	values[i++] = Int64GetDatum((int64) c.full);
+	values[i++] = TimestampTzGetDatum(lockable_shared->stats_reset);
+	Assert(i == LOCKABLE_STATS_COLS);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * lockable_stats_reset() zeroes the counters.  EXECUTE is revoked from
+ * PUBLIC by the install script.
+ */
+Datum
+lockable_stats_reset_all(PG_FUNCTION_ARGS)
+{
+	check_ready();
+	lockable_stats_reset();
+	PG_RETURN_VOID();
+}

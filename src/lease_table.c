@@ -1,0 +1,929 @@
+/*-------------------------------------------------------------------------
+ *
+ * lease_table.c
+ *	  The lease table in shared memory: allocation, hashing, and every
+ *	  operation on leases, each done under one partition lock.
+ *
+ * The locking protocol is written down in lockable.h.  Functions named
+ * *_locked expect the caller to hold the partition lock of the lease they
+ * are given, exclusively.
+ *
+ * Copyright (c) 2026, the lockable authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "nodes/pg_list.h"
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#if PG_VERSION_NUM < 170000
+#include "storage/backendid.h"
+#endif
+
+#include "lockable.h"
+
+#define LOCKABLE_TRANCHE	"lockable"
+
+LockableShared *lockable_shared = NULL;
+static HTAB *lease_htab = NULL;
+
+/* this backend's session id, once it has needed one */
+static uint64 my_session = 0;
+
+/*
+ * Backends to signal once the partition lock is released.  Most operations
+ * wake at most two; the sweep may wake many.
+ */
+typedef struct LockableWakeList
+{
+	int			n;
+	int			size;
+	int		   *slots;
+	int			local[4];
+} LockableWakeList;
+
+static void
+wake_init(LockableWakeList *wl)
+{
+	wl->n = 0;
+	wl->size = lengthof(wl->local);
+	wl->slots = wl->local;
+}
+
+static void
+wake_add(LockableWakeList *wl, int slot)
+{
+	if (wl->n == wl->size)
+	{
+		int		   *grown = palloc(sizeof(int) * wl->size * 2);
+
+		memcpy(grown, wl->slots, sizeof(int) * wl->n);
+		if (wl->slots != wl->local)
+			pfree(wl->slots);
+		wl->slots = grown;
+		wl->size *= 2;
+	}
+	wl->slots[wl->n++] = slot;
+}
+
+/* Signal everything collected.  Call with no partition lock held. */
+static void
+wake_send(LockableWakeList *wl)
+{
+	for (int i = 0; i < wl->n; i++)
+		ConditionVariableSignal(&lockable_shared->backends[wl->slots[i]].cv);
+	if (wl->slots != wl->local)
+		pfree(wl->slots);
+	wake_init(wl);
+}
+
+static inline LWLock *
+partition_lock(uint32 hashcode)
+{
+	return &lockable_shared->locks[hashcode % LOCKABLE_NUM_PARTITIONS].lock;
+}
+
+static inline LockableCounters *
+partition_stats(uint32 hashcode)
+{
+	return &lockable_shared->stats[hashcode % LOCKABLE_NUM_PARTITIONS].c;
+}
+
+/* Hash only the bytes of the name that are used */
+static uint32
+lease_key_hash(const void *key, Size keysize)
+{
+	const LeaseKey *k = (const LeaseKey *) key;
+
+	return hash_combine(murmurhash32(k->dbid),
+						hash_bytes((const unsigned char *) k->name, k->len));
+}
+
+/* Names match exactly, byte for byte; never by prefix or by hash */
+static int
+lease_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const LeaseKey *a = (const LeaseKey *) key1;
+	const LeaseKey *b = (const LeaseKey *) key2;
+
+	if (a->dbid != b->dbid || a->len != b->len)
+		return 1;
+	return memcmp(a->name, b->name, a->len);
+}
+
+static Size
+lockable_shared_size(void)
+{
+	return add_size(offsetof(LockableShared, backends),
+					mul_size(MaxBackends, sizeof(LockableBackend)));
+}
+
+/*
+ * lockable_table_request_shmem
+ *		From shmem_request_hook: ask for the memory and the partition locks.
+ */
+void
+lockable_table_request_shmem(void)
+{
+	RequestAddinShmemSpace(add_size(MAXALIGN(lockable_shared_size()),
+									hash_estimate_size(lockable_max_leases,
+													   sizeof(Lease))));
+	RequestNamedLWLockTranche(LOCKABLE_TRANCHE, LOCKABLE_NUM_PARTITIONS);
+}
+
+/*
+ * lockable_table_startup
+ *		From shmem_startup_hook: create or attach to the shared state.
+ */
+void
+lockable_table_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+
+	lockable_shared = ShmemInitStruct("lockable", lockable_shared_size(),
+									  &found);
+	if (!found)
+	{
+		LockableShared *s = lockable_shared;
+
+		memset(s, 0, lockable_shared_size());
+		s->locks = GetNamedLWLockTranche(LOCKABLE_TRANCHE);
+		pg_atomic_init_u64(&s->next_token, 1);
+		pg_atomic_init_u64(&s->next_session, 1);
+		pg_atomic_init_u32(&s->nleases, 0);
+		s->worker_latch = NULL;
+		s->worker_pid = 0;
+		s->stats_reset = GetCurrentTimestamp();
+		s->nbackends = MaxBackends;
+		for (int i = 0; i < MaxBackends; i++)
+		{
+			LockableBackend *b = &s->backends[i];
+
+			ConditionVariableInit(&b->cv);
+			pg_atomic_init_u64(&b->session, 0);
+			b->state = LOCKABLE_WAIT_NONE;
+			b->next = -1;
+		}
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(LeaseKey);
+	info.entrysize = sizeof(Lease);
+	info.hash = lease_key_hash;
+	info.match = lease_key_match;
+	info.num_partitions = LOCKABLE_NUM_PARTITIONS;
+	lease_htab = ShmemInitHash("lockable leases",
+							   lockable_max_leases, lockable_max_leases,
+							   &info,
+							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+							   HASH_PARTITION);
+
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * lockable_table_check_loaded
+ *		Error out unless the library was loaded at server start.
+ */
+void
+lockable_table_check_loaded(void)
+{
+	if (lockable_shared == NULL || lease_htab == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lockable must be loaded via shared_preload_libraries"),
+				 errdetail("Leases live in shared memory, which is set up when the server starts."),
+				 errhint("Add lockable to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * lockable_my_slot
+ *		This backend's index into lockable_shared->backends.
+ */
+int
+lockable_my_slot(void)
+{
+	int			slot;
+
+#if PG_VERSION_NUM >= 170000
+	slot = MyProcNumber;
+#else
+	slot = MyBackendId - 1;
+#endif
+	if (slot < 0 || slot >= lockable_shared->nbackends)
+		elog(ERROR, "lockable: backend slot %d out of range", slot);
+	return slot;
+}
+
+/*
+ * lockable_my_session
+ *		This session's id for keepalive leases, assigned on first use.
+ */
+uint64
+lockable_my_session(void)
+{
+	if (my_session == 0)
+	{
+		my_session = pg_atomic_fetch_add_u64(&lockable_shared->next_session, 1);
+		pg_atomic_write_u64(&lockable_shared->backends[lockable_my_slot()].session,
+							my_session);
+	}
+	return my_session;
+}
+
+/*
+ * lockable_session_end
+ *		At backend exit: this session's keepalive leases are no longer kept
+ *		alive.  The worker ends them at once.
+ */
+void
+lockable_session_end(void)
+{
+	if (my_session == 0)
+		return;
+	pg_atomic_write_u64(&lockable_shared->backends[lockable_my_slot()].session, 0);
+	my_session = 0;
+	lockable_worker_wake();
+}
+
+/*
+ * lockable_worker_wake
+ *		Make the worker sweep now.  Harmless if it is not running.
+ */
+void
+lockable_worker_wake(void)
+{
+	Latch	   *latch = lockable_shared->worker_latch;
+
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+/*
+ * lockable_lease_request
+ *		Build the key and hash of a request.  name has been validated.
+ */
+void
+lockable_lease_request(LeaseRequest *req, const char *name, int len,
+					   int64 ttl, bool keepalive)
+{
+	Assert(len > 0 && len <= LOCKABLE_NAME_MAXLEN);
+	req->key.dbid = MyDatabaseId;
+	req->key.len = (uint16) len;
+	memcpy(req->key.name, name, len);
+	req->hashcode = get_hash_value(lease_htab, &req->key);
+	req->ttl = ttl;
+	req->roleid = GetUserId();
+	req->keepalive = keepalive;
+}
+
+/* Make a lease held by the given holder, with a fresh token */
+static uint64
+grant_locked(Lease *lease, int64 ttl, Oid roleid, int pid, int slot,
+			 uint64 session, bool keepalive, LockableTime now)
+{
+	lease->token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
+	lease->acquired = now;
+	lease->deadline = now + ttl;
+	lease->ttl = ttl;
+	lease->owner = roleid;
+	lease->pid = pid;
+	lease->keepalive = keepalive;
+	lease->capped = false;
+	lease->holder_slot = keepalive ? slot : -1;
+	lease->holder_session = keepalive ? session : 0;
+	lease->renewals = 0;
+	partition_stats(lease->hashcode)->acquired++;
+	return lease->token;
+}
+
+/* Hand the lease to the first backend in its wait queue */
+static void
+handoff_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+{
+	int			slot = lease->wait_head;
+	LockableBackend *b = &lockable_shared->backends[slot];
+
+	Assert(slot >= 0 && b->state == LOCKABLE_WAIT_QUEUED);
+	lease->wait_head = b->next;
+	if (lease->wait_head < 0)
+		lease->wait_tail = -1;
+	lease->nwaiters--;
+	b->next = -1;
+	b->granted_token = grant_locked(lease, b->ttl, b->roleid, b->pid, slot,
+									pg_atomic_read_u64(&b->session),
+									b->keepalive, now);
+	b->state = LOCKABLE_WAIT_GRANTED;
+	wake_add(wl, slot);
+
+	/* the next in line now sleeps until this holder's deadline */
+	if (lease->wait_head >= 0)
+		wake_add(wl, lease->wait_head);
+}
+
+/*
+ * End a lease: hand it to the next waiter, or delete it.  Returns true if
+ * it was handed off; if false, the lease pointer must not be used again.
+ */
+static bool
+end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+{
+	if (lease->wait_head >= 0)
+	{
+		handoff_locked(lease, now, wl);
+		return true;
+	}
+	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
+								HASH_REMOVE, NULL);
+	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+	return false;
+}
+
+/* Append a backend to a lease's wait queue */
+static void
+enqueue_locked(Lease *lease, LeaseRequest *req)
+{
+	int			slot = lockable_my_slot();
+	LockableBackend *b = &lockable_shared->backends[slot];
+
+	b->state = LOCKABLE_WAIT_QUEUED;
+	b->next = -1;
+	b->ttl = req->ttl;
+	b->roleid = req->roleid;
+	b->pid = MyProcPid;
+	b->keepalive = req->keepalive;
+	b->granted_token = 0;
+	if (lease->wait_tail >= 0)
+		lockable_shared->backends[lease->wait_tail].next = slot;
+	else
+		lease->wait_head = slot;
+	lease->wait_tail = slot;
+	lease->nwaiters++;
+}
+
+/* Take a backend out of a lease's wait queue */
+static void
+dequeue_locked(Lease *lease, int slot, LockableWakeList *wl)
+{
+	LockableBackend *backends = lockable_shared->backends;
+	int			prev = -1;
+
+	for (int cur = lease->wait_head; cur >= 0; prev = cur, cur = backends[cur].next)
+	{
+		if (cur != slot)
+			continue;
+		if (prev >= 0)
+			backends[prev].next = backends[cur].next;
+		else
+		{
+			lease->wait_head = backends[cur].next;
+			/* a new head sleeps until the holder's deadline: tell it */
+			if (lease->wait_head >= 0)
+				wake_add(wl, lease->wait_head);
+		}
+		if (lease->wait_tail == slot)
+			lease->wait_tail = prev;
+		lease->nwaiters--;
+		break;
+	}
+	backends[slot].next = -1;
+	backends[slot].state = LOCKABLE_WAIT_NONE;
+}
+
+/*
+ * lockable_lease_try
+ *		Try once to acquire; if the lease is held and enqueue is true, join
+ *		its wait queue (the caller then loops on lockable_lease_wait_check).
+ *
+ * Returns LEASE_GRANTED with *token set, LEASE_BUSY, or LEASE_QUEUED.
+ * Raises an error when the table is full.  This is the hot path: one hash
+ * lookup under one partition lock, one clock read, no allocation.
+ */
+LeaseAcquireResult
+lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	LockableCounters *stats = partition_stats(req->hashcode);
+	LockableWakeList wl;
+	LeaseAcquireResult result;
+	LockableTime now;
+	Lease	   *lease;
+	bool		found;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_ENTER_NULL, &found);
+	if (!found)
+	{
+		if (lease != NULL &&
+			pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
+		{
+			pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+			hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_REMOVE, NULL);
+			lease = NULL;
+		}
+		if (lease == NULL)
+		{
+			stats->full++;
+			LWLockRelease(lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many leases"),
+					 errdetail("All %d lease slots are in use.",
+							   lockable_max_leases),
+					 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
+		}
+		lease->hashcode = req->hashcode;
+		lease->wait_head = lease->wait_tail = -1;
+		lease->nwaiters = 0;
+		*token = grant_locked(lease, req->ttl, req->roleid, MyProcPid,
+							  lockable_my_slot(),
+							  req->keepalive ? lockable_my_session() : 0,
+							  req->keepalive, now);
+		LWLockRelease(lock);
+		return LEASE_GRANTED;
+	}
+
+	if (lease->deadline <= now)
+	{
+		stats->expired++;
+		if (lease->wait_head < 0)
+		{
+			/* expired and nobody waiting: it is ours */
+			*token = grant_locked(lease, req->ttl, req->roleid, MyProcPid,
+								  lockable_my_slot(),
+								  req->keepalive ? lockable_my_session() : 0,
+								  req->keepalive, now);
+			LWLockRelease(lock);
+			return LEASE_GRANTED;
+		}
+		/* those who waited come first */
+		handoff_locked(lease, now, &wl);
+	}
+
+	if (enqueue)
+	{
+		if (req->keepalive)
+			(void) lockable_my_session();
+		enqueue_locked(lease, req);
+		stats->waited++;
+		result = LEASE_QUEUED;
+	}
+	else
+	{
+		stats->refused++;
+		result = LEASE_BUSY;
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	return result;
+}
+
+/*
+ * lockable_lease_wait_check
+ *		For a backend queued by lockable_lease_try: has the lease come to
+ *		us, has our wait run out, or until when should we sleep?
+ *
+ * Returns LEASE_GRANTED with *token, LEASE_BUSY when wait_deadline has
+ * passed (we have left the queue), or LEASE_QUEUED with *sleep_until.
+ */
+LeaseAcquireResult
+lockable_lease_wait_check(LeaseRequest *req, LockableTime wait_deadline,
+						  uint64 *token, LockableTime *sleep_until)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	int			slot = lockable_my_slot();
+	LockableBackend *me = &lockable_shared->backends[slot];
+	LockableWakeList wl;
+	LeaseAcquireResult result;
+	LockableTime now;
+	Lease	   *lease;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	if (me->state == LOCKABLE_WAIT_GRANTED)
+	{
+		*token = me->granted_token;
+		me->state = LOCKABLE_WAIT_NONE;
+		LWLockRelease(lock);
+		return LEASE_GRANTED;
+	}
+
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	if (me->state != LOCKABLE_WAIT_QUEUED || lease == NULL)
+	{
+		LWLockRelease(lock);
+		elog(ERROR, "lockable: backend is not queued on lease \"%.*s\"",
+			 (int) req->key.len, req->key.name);
+	}
+
+	now = lockable_clock_now();
+	if (lease->deadline <= now && lease->wait_head == slot)
+	{
+		partition_stats(req->hashcode)->expired++;
+		handoff_locked(lease, now, &wl);
+		Assert(me->state == LOCKABLE_WAIT_GRANTED);
+		*token = me->granted_token;
+		me->state = LOCKABLE_WAIT_NONE;
+		result = LEASE_GRANTED;
+	}
+	else if (now >= wait_deadline)
+	{
+		dequeue_locked(lease, slot, &wl);
+		partition_stats(req->hashcode)->refused++;
+		result = LEASE_BUSY;
+	}
+	else
+	{
+		*sleep_until = wait_deadline;
+		if (lease->wait_head == slot && lease->deadline < *sleep_until)
+			*sleep_until = lease->deadline;
+		result = LEASE_QUEUED;
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	return result;
+}
+
+/*
+ * lockable_lease_wait_abandon
+ *		The waiting backend is leaving (error, cancel, exit): leave the
+ *		queue, or if the lease was handed to us meanwhile, pass it on, since
+ *		nobody will ever learn its token.
+ */
+void
+lockable_lease_wait_abandon(LeaseRequest *req)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	int			slot = lockable_my_slot();
+	LockableBackend *me = &lockable_shared->backends[slot];
+	LockableWakeList wl;
+	Lease	   *lease;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	if (me->state == LOCKABLE_WAIT_QUEUED && lease != NULL)
+		dequeue_locked(lease, slot, &wl);
+	else if (me->state == LOCKABLE_WAIT_GRANTED && lease != NULL &&
+			 lease->token == me->granted_token)
+	{
+		partition_stats(req->hashcode)->released++;
+		end_locked(lease, lockable_clock_now(), &wl);
+	}
+	me->state = LOCKABLE_WAIT_NONE;
+	me->next = -1;
+	LWLockRelease(lock);
+	wake_send(&wl);
+}
+
+/*
+ * Find the lease held with token, for heartbeat and release.  An expired
+ * lease found on the way is ended.  Returns NULL when not held with token,
+ * and sets *check_owner when it is held by a role the caller has not been
+ * shown to be a member of (member_of).
+ */
+static Lease *
+find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
+				 LockableWakeList *wl, Oid *owner)
+{
+	Lease	   *lease;
+
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	if (lease == NULL || lease->token != token)
+		return NULL;
+	if (lease->deadline <= now)
+	{
+		partition_stats(req->hashcode)->expired++;
+		end_locked(lease, now, wl);
+		return NULL;
+	}
+	*owner = lease->owner;
+	return lease;
+}
+
+/*
+ * lockable_lease_heartbeat
+ *		Extend the lease held with token to now + ttl (ttl 0: its own ttl).
+ *
+ * The caller passes member_of = InvalidOid first; on LEASE_OP_CHECK_OWNER
+ * it checks membership in *owner without holding any lock and calls again
+ * with member_of = *owner.  Tokens are unique, so the second call acts on
+ * the same lease or finds it gone.
+ */
+LeaseOpResult
+lockable_lease_heartbeat(LeaseRequest *req, uint64 token, int64 ttl,
+						 Oid member_of, Oid *owner)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	LockableCounters *stats = partition_stats(req->hashcode);
+	LockableWakeList wl;
+	LeaseOpResult result;
+	LockableTime now;
+	Lease	   *lease;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = find_held_locked(req, token, now, &wl, owner);
+	if (lease == NULL)
+	{
+		stats->heartbeats_failed++;
+		result = LEASE_OP_NOT_HELD;
+	}
+	else if (lease->owner != req->roleid && lease->owner != member_of)
+		result = LEASE_OP_CHECK_OWNER;
+	else
+	{
+		if (ttl > 0)
+			lease->ttl = ttl;
+		lease->deadline = now + lease->ttl;
+		lease->renewals++;
+		stats->heartbeats++;
+		result = LEASE_OP_DONE;
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	return result;
+}
+
+/*
+ * lockable_lease_release
+ *		Release the lease held with token; waiters get it at once.  The
+ *		owner check works as for lockable_lease_heartbeat.
+ */
+LeaseOpResult
+lockable_lease_release(LeaseRequest *req, uint64 token, Oid member_of,
+					   Oid *owner)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	LockableWakeList wl;
+	LeaseOpResult result;
+	LockableTime now;
+	Lease	   *lease;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = find_held_locked(req, token, now, &wl, owner);
+	if (lease == NULL)
+		result = LEASE_OP_NOT_HELD;
+	else if (lease->owner != req->roleid && lease->owner != member_of)
+		result = LEASE_OP_CHECK_OWNER;
+	else
+	{
+		partition_stats(req->hashcode)->released++;
+		end_locked(lease, now, &wl);
+		result = LEASE_OP_DONE;
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	return result;
+}
+
+/*
+ * lockable_lease_force_release
+ *		End the live lease of that name whoever holds it.  Permission is
+ *		checked by the caller (EXECUTE on lockable_force_release).
+ */
+bool
+lockable_lease_force_release(LeaseRequest *req)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	LockableCounters *stats = partition_stats(req->hashcode);
+	LockableWakeList wl;
+	LockableTime now;
+	Lease	   *lease;
+	bool		ended = false;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	if (lease != NULL)
+	{
+		ended = lease->deadline > now;
+		if (ended)
+			stats->forced++;
+		else
+			stats->expired++;
+		end_locked(lease, now, &wl);
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	return ended;
+}
+
+static void
+lock_all_partitions(LWLockMode mode)
+{
+	for (int i = 0; i < LOCKABLE_NUM_PARTITIONS; i++)
+		LWLockAcquire(&lockable_shared->locks[i].lock, mode);
+}
+
+static void
+unlock_all_partitions(void)
+{
+	for (int i = LOCKABLE_NUM_PARTITIONS - 1; i >= 0; i--)
+		LWLockRelease(&lockable_shared->locks[i].lock);
+}
+
+/*
+ * lockable_lease_snapshot
+ *		Copies of the live leases of database dbid, palloc'd, and the clock
+ *		reading they were taken at.
+ */
+LeaseInfo *
+lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
+{
+	HASH_SEQ_STATUS scan;
+	LeaseInfo  *result;
+	Lease	   *lease;
+	int			size;
+	int			n = 0;
+
+	/*
+	 * Allocate before locking, then check that the table did not grow past
+	 * the allocation meanwhile.
+	 */
+	size = 0;
+	result = NULL;
+	for (;;)
+	{
+		uint32		count;
+
+		lock_all_partitions(LW_SHARED);
+		count = pg_atomic_read_u32(&lockable_shared->nleases);
+		if (result != NULL && count <= (uint32) size)
+			break;
+		unlock_all_partitions();
+		if (result != NULL)
+			pfree(result);
+		size = Min((int) count + 64, lockable_max_leases);
+		result = MemoryContextAllocHuge(CurrentMemoryContext,
+										sizeof(LeaseInfo) * Max(size, 1));
+	}
+
+	*now = lockable_clock_now();
+	hash_seq_init(&scan, lease_htab);
+	while ((lease = hash_seq_search(&scan)) != NULL)
+	{
+		LeaseInfo  *info;
+
+		if (lease->key.dbid != dbid || lease->deadline <= *now)
+			continue;
+		Assert(n < size);
+		info = &result[n++];
+		memcpy(info->name, lease->key.name, lease->key.len);
+		info->name[lease->key.len] = '\0';
+		info->token = lease->token;
+		info->owner = lease->owner;
+		info->pid = lease->pid;
+		info->keepalive = lease->keepalive;
+		info->acquired = lease->acquired;
+		info->deadline = lease->deadline;
+		info->ttl = lease->ttl;
+		info->renewals = lease->renewals;
+		info->nwaiters = lease->nwaiters;
+	}
+	unlock_all_partitions();
+
+	*nleases = n;
+	return result;
+}
+
+/*
+ * lockable_lease_sweep
+ *		The worker's pass over the whole table: end expired leases and the
+ *		keepalive leases of sessions that are gone, renew live keepalive
+ *		leases that are past half their ttl.  Sets *next_due to when the
+ *		next keepalive renewal is due (LOCKABLE_FOREVER if none).
+ *
+ * Holds every partition lock for the scan, which touches memory only;
+ * wake-ups and log messages come after.
+ */
+void
+lockable_lease_sweep(LockableTime *next_due)
+{
+	LockableBackend *backends = lockable_shared->backends;
+	int64		max_hold = (int64) lockable_max_hold * USECS_PER_SEC;
+	HASH_SEQ_STATUS scan;
+	LockableWakeList wl;
+	LockableTime now;
+	Lease	   *lease;
+	List	   *capped = NIL;
+	ListCell   *lc;
+
+	*next_due = LOCKABLE_FOREVER;
+	if (pg_atomic_read_u32(&lockable_shared->nleases) == 0)
+		return;
+
+	wake_init(&wl);
+	lock_all_partitions(LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	hash_seq_init(&scan, lease_htab);
+	while ((lease = hash_seq_search(&scan)) != NULL)
+	{
+		LockableCounters *stats = partition_stats(lease->hashcode);
+		LockableTime renew_at;
+
+		if (lease->keepalive &&
+			pg_atomic_read_u64(&backends[lease->holder_slot].session) != lease->holder_session)
+		{
+			stats->session_ended++;
+			if (!end_locked(lease, now, &wl))
+				continue;
+		}
+		else if (lease->deadline <= now)
+		{
+			stats->expired++;
+			if (!end_locked(lease, now, &wl))
+				continue;
+		}
+		if (!lease->keepalive || lease->capped)
+			continue;
+
+		if (max_hold > 0 && now - lease->acquired >= max_hold)
+		{
+			lease->capped = true;
+			capped = lappend(capped, pnstrdup(lease->key.name, lease->key.len));
+			continue;
+		}
+		renew_at = lease->deadline - lease->ttl / 2;
+		if (renew_at <= now)
+		{
+			lease->deadline = now + lease->ttl;
+			lease->renewals++;
+			stats->renewals++;
+			renew_at = lease->deadline - lease->ttl / 2;
+		}
+		if (renew_at < *next_due)
+			*next_due = renew_at;
+	}
+	unlock_all_partitions();
+
+	wake_send(&wl);
+	foreach(lc, capped)
+		ereport(WARNING,
+				(errmsg("lockable: keepalive of lease \"%s\" stopped after lockable.max_hold",
+						(char *) lfirst(lc)),
+				 errdetail("The lease now expires after its ttl unless it is renewed with lockable_heartbeat().")));
+	list_free_deep(capped);
+}
+
+/*
+ * lockable_stats_read
+ *		Sum of the partitions' counters.
+ */
+void
+lockable_stats_read(LockableCounters *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int i = 0; i < LOCKABLE_NUM_PARTITIONS; i++)
+	{
+		LockableCounters *c = &lockable_shared->stats[i].c;
+
+		LWLockAcquire(&lockable_shared->locks[i].lock, LW_SHARED);
+		sum->acquired += c->acquired;
+		sum->refused += c->refused;
+		sum->waited += c->waited;
+		sum->expired += c->expired;
+		sum->released += c->released;
+		sum->forced += c->forced;
+		sum->session_ended += c->session_ended;
+		sum->heartbeats += c->heartbeats;
+		sum->heartbeats_failed += c->heartbeats_failed;
+		sum->renewals += c->renewals;
+		sum->full += c->full;
+		LWLockRelease(&lockable_shared->locks[i].lock);
+	}
+}
+
+/*
+ * lockable_stats_reset
+ *		Zero the counters.  Permission is checked by the caller.
+ */
+void
+lockable_stats_reset(void)
+{
+	lock_all_partitions(LW_EXCLUSIVE);
+	for (int i = 0; i < LOCKABLE_NUM_PARTITIONS; i++)
+		memset(&lockable_shared->stats[i].c, 0, sizeof(LockableCounters));
+	lockable_shared->stats_reset = GetCurrentTimestamp();
+	unlock_all_partitions();
+}

@@ -1,0 +1,260 @@
+/*-------------------------------------------------------------------------
+ *
+ * lockable.h
+ *	  Declarations shared by the files of the lockable extension: the lease
+ *	  table in shared memory and its locking protocol, the settings, the
+ *	  monotonic clock and the background worker.
+ *
+ * Leases live in a partitioned shared hash table (dynahash), keyed by
+ * (database, name).  The table and everything attached to it is protected
+ * as follows; this is the one place the protocol is written down.
+ *
+ * LOCKING PROTOCOL
+ *
+ * 1. A lease belongs to partition (hashcode % LOCKABLE_NUM_PARTITIONS) of
+ *	  its key, like the heavyweight lock manager's LockHashPartition().  The
+ *	  partition's LWLock protects: the hash entry (insert, delete, every
+ *	  field), the lease's wait queue, and the queue fields (next, state,
+ *	  granted_token, ttl, roleid, pid, keepalive) of every backend slot
+ *	  queued on that lease, and the partition's statistics counters.
+ *	  Reading takes the lock shared, anything else exclusive.
+ *
+ * 2. A backend holds at most one partition lock at a time.  Only
+ *	  whole-table scans (the worker's sweep, the lockable_leases view, the
+ *	  statistics) hold several, and they take them in ascending partition
+ *	  order and release them all before doing anything else, as lock.c
+ *	  does.  So there is no deadlock among partition locks.
+ *
+ * 3. Nothing slow happens under a partition lock: no sleeping, no I/O, no
+ *	  catalog access (role membership is checked after releasing the lock
+ *	  and the operation is repeated, keyed by the token), no ereport other
+ *	  than after releasing, no ConditionVariableSignal/SetLatch.  Wake-ups
+ *	  are collected in a LockableWakeList and sent after the lock is
+ *	  released.
+ *
+ * 4. Mutual exclusion: a name has at most one hash entry, and an entry
+ *	  always has exactly one holder.  An entry whose deadline has passed is
+ *	  expired: whoever finds it (acquire, heartbeat, release, the worker)
+ *	  ends it under the partition lock before granting anything else.
+ *
+ * 5. Fairness: while a lease has queued waiters its entry is never
+ *	  deleted.  Ending such a lease (release, expiry, force, end of a
+ *	  keepalive session) hands it directly to the head of its wait queue:
+ *	  the waiter's slot is marked GRANTED with a fresh token and its
+ *	  condition variable is signalled.  Newcomers therefore cannot overtake
+ *	  waiters, and waiters are served in arrival order.
+ *
+ * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
+ *	  partition lock of the lease being granted is held exclusively, so the
+ *	  tokens of one name increase in grant order and every token is unique
+ *	  across the cluster.
+ *
+ * 7. nleases counts hash entries.  It is incremented before an entry is
+ *	  kept and decremented after one is removed, both under the entry's
+ *	  partition lock, and is never allowed above lockable.max_leases.
+ *
+ * 8. LockableBackend.session is an atomic written only by the backend that
+ *	  owns the slot (assigned at its first keepalive acquire, cleared at
+ *	  exit); the worker compares it with a keepalive lease's holder_session
+ *	  to find leases whose session is gone.
+ *
+ * Copyright (c) 2026, the lockable authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKABLE_H
+#define LOCKABLE_H
+
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+
+/* Longest lease name, in bytes.  Longer names are an error. */
+#define LOCKABLE_NAME_MAXLEN	200
+
+#define LOCKABLE_NUM_PARTITIONS_LOG2	5
+#define LOCKABLE_NUM_PARTITIONS		(1 << LOCKABLE_NUM_PARTITIONS_LOG2)
+
+/* Microseconds on CLOCK_MONOTONIC: deadlines, never shown to users */
+typedef int64 LockableTime;
+
+#define LOCKABLE_FOREVER	PG_INT64_MAX
+
+/* Hash key.  Compared by lease_key_match(), so padding does not matter. */
+typedef struct LeaseKey
+{
+	Oid			dbid;
+	uint16		len;
+	char		name[LOCKABLE_NAME_MAXLEN];
+} LeaseKey;
+
+/* A lease: one hash entry, held by exactly one holder */
+typedef struct Lease
+{
+	LeaseKey	key;			/* hash key, must be first */
+	uint32		hashcode;		/* hash of key, to delete during scans */
+	bool		keepalive;		/* renewed by the worker while the session
+								 * holder_session lives */
+	bool		capped;			/* keepalive stopped at lockable.max_hold */
+	int			pid;			/* process that acquired it */
+	Oid			owner;			/* role that acquired it */
+	int			holder_slot;	/* backend slot of a keepalive holder */
+	uint64		holder_session; /* session id of a keepalive holder */
+	uint64		token;			/* fencing token */
+	LockableTime acquired;		/* when granted */
+	LockableTime deadline;		/* expires when the clock passes this */
+	int64		ttl;			/* length of one renewal, microseconds */
+	int64		renewals;		/* heartbeats and keepalive renewals */
+	int			wait_head;		/* first queued backend slot, or -1 */
+	int			wait_tail;		/* last queued backend slot, or -1 */
+	int			nwaiters;
+} Lease;
+
+typedef enum LockableWaitState
+{
+	LOCKABLE_WAIT_NONE = 0,
+	LOCKABLE_WAIT_QUEUED,		/* in a lease's wait queue */
+	LOCKABLE_WAIT_GRANTED		/* handed the lease; granted_token is valid */
+} LockableWaitState;
+
+/* One per backend slot (MyBackendId - 1, or MyProcNumber on 17+) */
+typedef struct LockableBackend
+{
+	ConditionVariable cv;		/* the backend sleeps here while queued */
+	pg_atomic_uint64 session;	/* see protocol rule 8 */
+	/* protected by the partition lock of the lease queued on: */
+	LockableWaitState state;
+	int			next;			/* next slot in the same wait queue, or -1 */
+	uint64		granted_token;
+	int64		ttl;			/* what the waiter asked for */
+	Oid			roleid;
+	int			pid;
+	bool		keepalive;
+} LockableBackend;
+
+/* Statistics counters, one set per partition, under its lock */
+typedef struct LockableCounters
+{
+	uint64		acquired;		/* leases granted */
+	uint64		refused;		/* acquires that returned NULL */
+	uint64		waited;			/* acquires that had to queue */
+	uint64		expired;		/* leases that ended by their ttl */
+	uint64		released;		/* lockable_release() that succeeded */
+	uint64		forced;			/* lockable_force_release() that ended one */
+	uint64		session_ended;	/* keepalive leases ended with their session */
+	uint64		heartbeats;		/* lockable_heartbeat() that succeeded */
+	uint64		heartbeats_failed;	/* lockable_heartbeat() that returned
+									 * false */
+	uint64		renewals;		/* keepalive renewals by the worker */
+	uint64		full;			/* acquires refused by lockable.max_leases */
+} LockableCounters;
+
+typedef union LockablePartitionStats
+{
+	LockableCounters c;
+	char		pad[2 * PG_CACHE_LINE_SIZE];	/* no false sharing */
+} LockablePartitionStats;
+
+typedef struct LockableShared
+{
+	LWLockPadded *locks;		/* LOCKABLE_NUM_PARTITIONS partition locks */
+	pg_atomic_uint64 next_token;
+	pg_atomic_uint64 next_session;
+	pg_atomic_uint32 nleases;
+	Latch	   *worker_latch;	/* set by the worker; NULL when not running */
+	int			worker_pid;
+	TimestampTz stats_reset;
+	LockablePartitionStats stats[LOCKABLE_NUM_PARTITIONS];
+	int			nbackends;
+	LockableBackend backends[FLEXIBLE_ARRAY_MEMBER];
+} LockableShared;
+
+/* What a caller asks for; built by lockable_lease_request() */
+typedef struct LeaseRequest
+{
+	LeaseKey	key;
+	uint32		hashcode;
+	int64		ttl;			/* microseconds */
+	Oid			roleid;
+	bool		keepalive;
+} LeaseRequest;
+
+typedef enum LeaseAcquireResult
+{
+	LEASE_GRANTED,
+	LEASE_BUSY,
+	LEASE_QUEUED
+} LeaseAcquireResult;
+
+typedef enum LeaseOpResult
+{
+	LEASE_OP_DONE,
+	LEASE_OP_NOT_HELD,
+	LEASE_OP_CHECK_OWNER		/* held with that token, by another role */
+} LeaseOpResult;
+
+/* A copy of one live lease, for the lockable_leases view */
+typedef struct LeaseInfo
+{
+	char		name[LOCKABLE_NAME_MAXLEN + 1];
+	uint64		token;
+	Oid			owner;
+	int			pid;
+	bool		keepalive;
+	LockableTime acquired;
+	LockableTime deadline;
+	int64		ttl;
+	int64		renewals;
+	int			nwaiters;
+} LeaseInfo;
+
+/* settings (lockable.c) */
+extern PGDLLIMPORT int lockable_max_leases;
+extern PGDLLIMPORT int lockable_default_ttl;	/* milliseconds */
+extern PGDLLIMPORT int lockable_max_ttl;	/* seconds */
+extern PGDLLIMPORT int lockable_max_hold;	/* seconds, 0 = no cap */
+extern PGDLLIMPORT int lockable_worker_naptime; /* milliseconds */
+
+/* clock.c */
+extern LockableTime lockable_clock_now(void);
+extern TimestampTz lockable_clock_to_timestamptz(LockableTime t,
+												 LockableTime now,
+												 TimestampTz now_wall);
+
+/* lease_table.c */
+extern LockableShared *lockable_shared;
+extern void lockable_table_request_shmem(void);
+extern void lockable_table_startup(void);
+extern void lockable_table_check_loaded(void);
+extern int	lockable_my_slot(void);
+extern uint64 lockable_my_session(void);
+extern void lockable_session_end(void);
+extern void lockable_lease_request(LeaseRequest *req, const char *name,
+								   int len, int64 ttl, bool keepalive);
+extern LeaseAcquireResult lockable_lease_try(LeaseRequest *req, bool enqueue,
+											 uint64 *token);
+extern LeaseAcquireResult lockable_lease_wait_check(LeaseRequest *req,
+													LockableTime wait_deadline,
+													uint64 *token,
+													LockableTime *sleep_until);
+extern void lockable_lease_wait_abandon(LeaseRequest *req);
+extern LeaseOpResult lockable_lease_heartbeat(LeaseRequest *req, uint64 token,
+											  int64 ttl, Oid member_of,
+											  Oid *owner);
+extern LeaseOpResult lockable_lease_release(LeaseRequest *req, uint64 token,
+											Oid member_of, Oid *owner);
+extern bool lockable_lease_force_release(LeaseRequest *req);
+extern LeaseInfo *lockable_lease_snapshot(Oid dbid, int *nleases,
+										  LockableTime *now);
+extern void lockable_lease_sweep(LockableTime *next_due);
+extern void lockable_stats_read(LockableCounters *sum);
+extern void lockable_stats_reset(void);
+extern void lockable_worker_wake(void);
+
+/* worker.c */
+extern void lockable_worker_register(void);
+extern PGDLLEXPORT void lockable_worker_main(Datum main_arg);
+
+#endif							/* LOCKABLE_H */

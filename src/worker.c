@@ -1,0 +1,118 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The lockable background worker: sweeps expired leases and wakes their
+ *	  waiters, renews keepalive leases while their sessions live, and ends
+ *	  those whose sessions are gone.
+ *
+ * The worker needs shared memory only, no database connection.  It sleeps
+ * on its latch until the next sweep (lockable.worker_naptime) or the next
+ * keepalive renewal, whichever is sooner; backends set the latch when a
+ * keepalive session ends or a keepalive lease needs renewing sooner than
+ * the worker would otherwise wake.  It exits with code 1 on SIGTERM, so
+ * the postmaster restarts it (except at shutdown).
+ *
+ * Copyright (c) 2026, the lockable authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+#include "lockable.h"
+
+/*
+ * lockable_worker_register
+ *		From _PG_init, while shared_preload_libraries is being processed.
+ */
+void
+lockable_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
+	worker.bgw_restart_time = 1;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "lockable");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "lockable_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "lockable worker");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "lockable worker");
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+worker_detach(int code, Datum arg)
+{
+	lockable_shared->worker_latch = NULL;
+	lockable_shared->worker_pid = 0;
+}
+
+/* Milliseconds from now until t, for WaitLatch */
+static long
+ms_until(LockableTime t, LockableTime now)
+{
+	if (t <= now)
+		return 0;
+	return Min((t - now + 999) / 1000, (LockableTime) lockable_worker_naptime);
+}
+
+void
+lockable_worker_main(Datum main_arg)
+{
+	MemoryContext sweep_cxt;
+	LockableTime next_due = LOCKABLE_FOREVER;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	lockable_table_check_loaded();
+	lockable_shared->worker_pid = MyProcPid;
+	lockable_shared->worker_latch = MyLatch;
+	before_shmem_exit(worker_detach, (Datum) 0);
+
+	sweep_cxt = AllocSetContextCreate(TopMemoryContext, "lockable sweep",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	ereport(LOG, (errmsg("lockable worker started")));
+
+	for (;;)
+	{
+		MemoryContext old;
+
+		old = MemoryContextSwitchTo(sweep_cxt);
+		lockable_lease_sweep(&next_due);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(sweep_cxt);
+
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms_until(next_due, lockable_clock_now()),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+
+		if (ShutdownRequestPending)
+			break;
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	}
+
+	/* exit code 1: restart me, unless the server is shutting down */
+	proc_exit(1);
+}
