@@ -78,7 +78,8 @@ CREATE FUNCTION lockable_stats(
     OUT heartbeats_failed bigint,
     OUT renewals bigint,
     OUT full bigint,
-    OUT stats_reset timestamptz)
+    OUT stats_reset timestamptz,
+    OUT worker_pid integer)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lockable_stats'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;

@@ -439,7 +439,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 Datum
 lockable_stats(PG_FUNCTION_ARGS)
 {
-#define LOCKABLE_STATS_COLS 14
+#define LOCKABLE_STATS_COLS 15
 	TupleDesc	tupdesc;
 	LockableCounters c;
 	Datum		values[LOCKABLE_STATS_COLS];
@@ -466,6 +466,10 @@ lockable_stats(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum((int64) c.renewals);
 	values[i++] = Int64GetDatum((int64) c.full);
 	values[i++] = TimestampTzGetDatum(lockable_shared->stats_reset);
+	if (lockable_shared->worker_pid != 0)
+		values[i++] = Int32GetDatum(lockable_shared->worker_pid);
+	else
+		nulls[i++] = true;
 	Assert(i == LOCKABLE_STATS_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
