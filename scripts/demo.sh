@@ -106,7 +106,8 @@ run_demo() {
 	# the waiter's output, for the psql \! commands below
 	export LOCKABLE_WAITER_OUT="$tmp/waiter.out" LOCKABLE_WAITER_DONE="$tmp/waiter.done"
 
-	psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION IF NOT EXISTS lockable;'
+	psql -X -q -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' \
+		-c 'CREATE EXTENSION IF NOT EXISTS lockable;'
 	# Leases left over from an earlier run (they outlive their session until
 	# their ttl ends) would make step 1 report "busy": end them quietly.
 	psql -X -q -o /dev/null -c "SELECT lockable_release(name, token) FROM lockable_leases
