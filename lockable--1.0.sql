@@ -77,7 +77,7 @@ CREATE FUNCTION lockable_stats(
     OUT heartbeats bigint,
     OUT heartbeats_failed bigint,
     OUT renewals bigint,
-    OUT full bigint,
+    OUT table_full bigint,
     OUT stats_reset timestamptz,
     OUT worker_pid integer)
 RETURNS record
