@@ -79,7 +79,8 @@ CREATE FUNCTION lockable_stats(
     OUT renewals bigint,
     OUT table_full bigint,
     OUT stats_reset timestamptz,
-    OUT worker_pid integer)
+    OUT worker_pid integer,
+    OUT last_sweep_ms double precision)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lockable_stats'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;

@@ -439,7 +439,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 Datum
 lockable_stats(PG_FUNCTION_ARGS)
 {
-#define LOCKABLE_STATS_COLS 15
+#define LOCKABLE_STATS_COLS 16
 	TupleDesc	tupdesc;
 	LockableCounters c;
 	Datum		values[LOCKABLE_STATS_COLS];
@@ -470,6 +470,7 @@ lockable_stats(PG_FUNCTION_ARGS)
 		values[i++] = Int32GetDatum(lockable_shared->worker_pid);
 	else
 		nulls[i++] = true;
+	values[i++] = Float8GetDatum(lockable_shared->last_sweep_usec / 1000.0);
 	Assert(i == LOCKABLE_STATS_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

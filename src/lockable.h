@@ -165,6 +165,7 @@ typedef struct LockableShared
 	pg_atomic_uint32 nleases;
 	Latch	   *worker_latch;	/* set by the worker; NULL when not running */
 	int			worker_pid;
+	int64		last_sweep_usec;	/* duration of the worker's last sweep */
 	TimestampTz stats_reset;
 	LockablePartitionStats stats[LOCKABLE_NUM_PARTITIONS];
 	int			nbackends;

@@ -91,10 +91,12 @@ lockable_worker_main(Datum main_arg)
 	for (;;)
 	{
 		MemoryContext old;
+		LockableTime start = lockable_clock_now();
 
 		old = MemoryContextSwitchTo(sweep_cxt);
 		lockable_lease_sweep(&next_due);
 		MemoryContextSwitchTo(old);
+		lockable_shared->last_sweep_usec = lockable_clock_now() - start;
 		MemoryContextReset(sweep_cxt);
 
 		(void) WaitLatch(MyLatch,
