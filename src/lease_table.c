@@ -21,7 +21,9 @@
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#if PG_VERSION_NUM < 170000
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#else
 #include "storage/backendid.h"
 #endif
 
