@@ -24,3 +24,7 @@ EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diff
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# Replace the installed library by rename (see scripts/install-shlib.sh), so
+# that installing over a running server does not crash it.
+INSTALL_SHLIB = $(INSTALL_SHLIB_ENV) $(srcdir)/scripts/install-shlib.sh $(INSTALL_SHLIB_OPTS) $(INSTALL_STRIP_FLAG)
