@@ -41,6 +41,22 @@ COMMENT ON FUNCTION lockable_force_release(text) IS
 
 REVOKE ALL ON FUNCTION lockable_force_release(text) FROM PUBLIC;
 
+CREATE FUNCTION lockable_is_held(name text, token bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'lockable_is_held'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION lockable_is_held(text, bigint) IS
+'is the lease NAME held with TOKEN right now?';
+
+CREATE FUNCTION lockable_check(name text, token bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'lockable_check'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION lockable_check(text, bigint) IS
+'raise an error unless the lease NAME is held with TOKEN right now: a fencing guard for triggers and policies';
+
 CREATE FUNCTION lockable_leases(
     OUT name text,
     OUT token bigint,
@@ -80,7 +96,8 @@ CREATE FUNCTION lockable_stats(
     OUT table_full bigint,
     OUT stats_reset timestamptz,
     OUT worker_pid integer,
-    OUT last_sweep_ms double precision)
+    OUT last_sweep_ms double precision,
+    OUT grace_until timestamptz)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lockable_stats'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;

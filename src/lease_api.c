@@ -35,6 +35,8 @@ PG_FUNCTION_INFO_V1(lockable_acquire);
 PG_FUNCTION_INFO_V1(lockable_heartbeat);
 PG_FUNCTION_INFO_V1(lockable_release);
 PG_FUNCTION_INFO_V1(lockable_force_release);
+PG_FUNCTION_INFO_V1(lockable_check);
+PG_FUNCTION_INFO_V1(lockable_is_held);
 PG_FUNCTION_INFO_V1(lockable_leases);
 PG_FUNCTION_INFO_V1(lockable_stats);
 PG_FUNCTION_INFO_V1(lockable_stats_reset_all);
@@ -181,6 +183,57 @@ acquire_wait_event(void)
 #endif
 }
 
+/* lock_timeout applies to every wait of lockable_acquire */
+static void
+lock_wait_begin(void)
+{
+	if (LockTimeout > 0)
+		enable_timeout_after(LOCK_TIMEOUT, LockTimeout);
+}
+
+static void
+lock_wait_end(void)
+{
+	if (LockTimeout > 0)
+		disable_timeout(LOCK_TIMEOUT, false);
+}
+
+/*
+ * After a crash no lease is granted until grace_until (see persist.c).
+ * Wait for that, or until wait_deadline; returns false if the wait ran out
+ * first.  Interrupts raise errors out of here as from any lock wait.
+ */
+static bool
+wait_out_grace(LockableTime wait_deadline)
+{
+	bool		passed = false;
+
+	lock_wait_begin();
+	for (;;)
+	{
+		LockableTime grace_until = lockable_shared->grace_until;
+		LockableTime now = lockable_clock_now();
+		LockableTime until;
+
+		if (grace_until == 0 || now >= grace_until)
+		{
+			lockable_shared->grace_until = 0;
+			passed = true;
+			break;
+		}
+		if (now >= wait_deadline)
+			break;
+		until = Min(grace_until, wait_deadline);
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (until - now + 999) / 1000, acquire_wait_event());
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	lock_wait_end();
+	return passed;
+}
+
 /*
  * Sleep in the wait queue until the lease comes to us or wait_deadline
  * passes.  Interrupts (cancel, statement_timeout, lock_timeout,
@@ -194,8 +247,7 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 	LeaseAcquireResult res = LEASE_QUEUED;
 
 	waiting_on = req;
-	if (LockTimeout > 0)
-		enable_timeout_after(LOCK_TIMEOUT, LockTimeout);
+	lock_wait_begin();
 
 	PG_TRY();
 	{
@@ -226,8 +278,7 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 	PG_CATCH();
 	{
 		ConditionVariableCancelSleep();
-		if (LockTimeout > 0)
-			disable_timeout(LOCK_TIMEOUT, false);
+		lock_wait_end();
 		lockable_lease_wait_abandon(req);
 		waiting_on = NULL;
 		PG_RE_THROW();
@@ -235,8 +286,7 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 	PG_END_TRY();
 
 	ConditionVariableCancelSleep();
-	if (LockTimeout > 0)
-		disable_timeout(LOCK_TIMEOUT, false);
+	lock_wait_end();
 	waiting_on = NULL;
 	return res == LEASE_GRANTED;
 }
@@ -281,6 +331,13 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	keepalive = PG_GETARG_BOOL(3);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, keepalive);
+	if (unlikely(lockable_shared->grace_until != 0) &&
+		!wait_out_grace(wait_deadline))
+	{
+		lockable_lease_count_refused(&req);
+		PG_RETURN_NULL();
+	}
+	lockable_horizon_check(ttl);
 	res = lockable_lease_try(&req, wait_deadline != 0, &token);
 	if (res == LEASE_QUEUED && !wait_for_lease(&req, wait_deadline, &token))
 		res = LEASE_BUSY;
@@ -328,6 +385,7 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 	ttl = ttl_arg(fcinfo, 2, 0);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, false);
+	lockable_horizon_check(ttl);
 	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
 	if (res == LEASE_OP_CHECK_OWNER)
 	{
@@ -356,6 +414,7 @@ lockable_release(PG_FUNCTION_ARGS)
 	token = token_arg(fcinfo, 1);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
+	lockable_horizon_check(0);
 	res = lockable_lease_release(&req, token, InvalidOid, &owner);
 	if (res == LEASE_OP_CHECK_OWNER)
 	{
@@ -380,7 +439,55 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	check_ready();
 	name = name_arg(fcinfo, 0, &len);
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
+	lockable_horizon_check(0);
 	PG_RETURN_BOOL(lockable_lease_force_release(&req));
+}
+
+/*
+ * lockable_is_held(name text, token bigint) returns bool: is the lease
+ * held with token right now?  For fencing in policies and CHECK-style
+ * guards; anyone may ask.
+ */
+Datum
+lockable_is_held(PG_FUNCTION_ARGS)
+{
+	LeaseRequest req;
+	text	   *name;
+	int			len;
+	uint64		token;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	token = token_arg(fcinfo, 1);
+	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
+	PG_RETURN_BOOL(lockable_lease_is_held(&req, token));
+}
+
+/*
+ * lockable_check(name text, token bigint) returns void: raise an error
+ * unless the lease is held with token right now, so that a holder that
+ * lost its lease has its writes rejected (from a trigger, for example).
+ */
+Datum
+lockable_check(PG_FUNCTION_ARGS)
+{
+	LeaseRequest req;
+	text	   *name;
+	int			len;
+	uint64		token;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	token = token_arg(fcinfo, 1);
+	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
+	if (!lockable_lease_is_held(&req, token))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("lease \"%.*s\" is not held with token " INT64_FORMAT,
+						len, VARDATA_ANY(name), (int64) token),
+				 errdetail("The lease expired, was released, or was taken by a newer holder."),
+				 errhint("Acquire the lease again before writing.")));
+	PG_RETURN_VOID();
 }
 
 /*
@@ -420,7 +527,10 @@ lockable_leases(PG_FUNCTION_ARGS)
 		else
 			nulls[1] = true;
 		values[2] = ObjectIdGetDatum(l->owner);
-		values[3] = Int32GetDatum(l->pid);
+		if (l->pid != 0)
+			values[3] = Int32GetDatum(l->pid);
+		else
+			nulls[3] = true;	/* restored after a restart */
 		values[4] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->acquired, now, now_wall));
 		values[5] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->deadline, now, now_wall));
 		values[6] = IntervalPGetDatum(ttl);
@@ -439,7 +549,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 Datum
 lockable_stats(PG_FUNCTION_ARGS)
 {
-#define LOCKABLE_STATS_COLS 16
+#define LOCKABLE_STATS_COLS 17
 	TupleDesc	tupdesc;
 	LockableCounters c;
 	Datum		values[LOCKABLE_STATS_COLS];
@@ -471,6 +581,15 @@ lockable_stats(PG_FUNCTION_ARGS)
 	else
 		nulls[i++] = true;
 	values[i++] = Float8GetDatum(lockable_shared->last_sweep_usec / 1000.0);
+	{
+		LockableTime grace_until = lockable_shared->grace_until;
+		LockableTime now = lockable_clock_now();
+
+		if (grace_until > now)
+			values[i++] = TimestampTzGetDatum(lockable_clock_to_timestamptz(grace_until, now, GetCurrentTimestamp()));
+		else
+			nulls[i++] = true;
+	}
 	Assert(i == LOCKABLE_STATS_COLS);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

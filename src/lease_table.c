@@ -30,6 +30,7 @@
 #include "lockable.h"
 
 #define LOCKABLE_TRANCHE	"lockable"
+#define LOCKABLE_HORIZON_TRANCHE	"lockable horizon"
 
 LockableShared *lockable_shared = NULL;
 static HTAB *lease_htab = NULL;
@@ -136,6 +137,7 @@ lockable_table_request_shmem(void)
 									hash_estimate_size(lockable_max_leases,
 													   sizeof(Lease))));
 	RequestNamedLWLockTranche(LOCKABLE_TRANCHE, LOCKABLE_NUM_PARTITIONS);
+	RequestNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE, 1);
 }
 
 /*
@@ -161,6 +163,10 @@ lockable_table_startup(void)
 		pg_atomic_init_u64(&s->next_token, 1);
 		pg_atomic_init_u64(&s->next_session, 1);
 		pg_atomic_init_u32(&s->nleases, 0);
+		pg_atomic_init_u64(&s->tokens_reserved, 1);
+		s->ttl_horizon = 0;
+		s->horizon_lock = &(GetNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE))->lock;
+		s->grace_until = 0;
 		s->worker_latch = NULL;
 		s->worker_pid = 0;
 		s->stats_reset = GetCurrentTimestamp();
@@ -189,6 +195,10 @@ lockable_table_startup(void)
 							   HASH_PARTITION);
 
 	LWLockRelease(AddinShmemInitLock);
+
+	/* in the postmaster: restore leases, or start the crash grace period */
+	if (!IsUnderPostmaster)
+		lockable_persist_startup();
 }
 
 /*
@@ -731,6 +741,79 @@ lockable_lease_force_release(LeaseRequest *req)
 	return ended;
 }
 
+/*
+ * lockable_lease_count_refused
+ *		Count an acquire that returned NULL without reaching the table.
+ */
+void
+lockable_lease_count_refused(LeaseRequest *req)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	partition_stats(req->hashcode)->refused++;
+	LWLockRelease(lock);
+}
+
+/*
+ * lockable_lease_is_held
+ *		Is the lease held with token right now?  For fencing checks.
+ */
+bool
+lockable_lease_is_held(LeaseRequest *req, uint64 token)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	Lease	   *lease;
+	bool		held;
+
+	LWLockAcquire(lock, LW_SHARED);
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	held = lease != NULL && lease->token == token &&
+		lease->deadline > lockable_clock_now();
+	LWLockRelease(lock);
+	return held;
+}
+
+/*
+ * lockable_lease_restore
+ *		At startup, in the postmaster, before any backend exists: put back
+ *		a lease saved at the last shutdown.  False if the table is full.
+ */
+bool
+lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
+					   int64 ttl, LockableTime acquired, LockableTime deadline,
+					   int64 renewals)
+{
+	uint32		hashcode = get_hash_value(lease_htab, key);
+	Lease	   *lease;
+	bool		found;
+
+	Assert(!IsUnderPostmaster);
+	if (pg_atomic_read_u32(&lockable_shared->nleases) >= (uint32) lockable_max_leases)
+		return false;
+	lease = hash_search_with_hash_value(lease_htab, key, hashcode,
+										HASH_ENTER_NULL, &found);
+	if (lease == NULL || found)
+		return lease != NULL;
+	pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
+	lease->hashcode = hashcode;
+	lease->keepalive = false;
+	lease->capped = false;
+	lease->pid = 0;
+	lease->owner = owner;
+	lease->holder_slot = -1;
+	lease->holder_session = 0;
+	lease->token = token;
+	lease->acquired = acquired;
+	lease->deadline = deadline;
+	lease->ttl = ttl;
+	lease->renewals = renewals;
+	lease->wait_head = lease->wait_tail = -1;
+	lease->nwaiters = 0;
+	return true;
+}
+
 static void
 lock_all_partitions(LWLockMode mode)
 {
@@ -747,8 +830,8 @@ unlock_all_partitions(void)
 
 /*
  * lockable_lease_snapshot
- *		Copies of the live leases of database dbid, palloc'd, and the clock
- *		reading they were taken at.
+ *		Copies of the live leases of database dbid (all databases if
+ *		InvalidOid), palloc'd, and the clock reading they were taken at.
  */
 LeaseInfo *
 lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
@@ -787,12 +870,14 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 	{
 		LeaseInfo  *info;
 
-		if (lease->key.dbid != dbid || lease->deadline <= *now)
+		if ((OidIsValid(dbid) && lease->key.dbid != dbid) ||
+			lease->deadline <= *now)
 			continue;
 		Assert(n < size);
 		info = &result[n++];
 		memcpy(info->name, lease->key.name, lease->key.len);
 		info->name[lease->key.len] = '\0';
+		info->dbid = lease->key.dbid;
 		info->token = lease->token;
 		info->owner = lease->owner;
 		info->pid = lease->pid;

@@ -95,6 +95,14 @@ define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("lockable.crash_grace",
+							 "After a crash, grant no lease until every lease granted before it would have expired.",
+							 "Turning this off makes leases free at once after a crash, which lets two holders overlap.",
+							 &lockable_crash_grace,
+							 true,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("lockable");
 }
 

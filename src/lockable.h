@@ -53,7 +53,15 @@
  *	  kept and decremented after one is removed, both under the entry's
  *	  partition lock, and is never allowed above lockable.max_leases.
  *
- * 8. LockableBackend.session is an atomic written only by the backend that
+ * 8. Durability (persist.c): tokens_reserved and ttl_horizon only grow, and
+ *	  only under horizon_lock, after the horizon file has been written.
+ *	  Before taking a partition lock to grant or renew, a backend checks
+ *	  that the next token is well below tokens_reserved and its ttl within
+ *	  ttl_horizon (lockable_horizon_check), so nothing is granted beyond
+ *	  what a crash would remember.  No I/O happens under a partition lock.
+ *	  grace_until is set once at startup and only ever cleared.
+ *
+ * 9. LockableBackend.session is an atomic written only by the backend that
  *	  owns the slot (assigned at its first keepalive acquire, cleared at
  *	  exit); the worker compares it with a keepalive lease's holder_session
  *	  to find leases whose session is gone.
@@ -82,6 +90,9 @@ typedef int64 LockableTime;
 
 #define LOCKABLE_FOREVER	PG_INT64_MAX
 
+/* Tokens are reserved durably in blocks of this many (see persist.c) */
+#define LOCKABLE_TOKEN_BLOCK	((uint64) 1 << 22)
+
 /* Hash key.  Compared by lease_key_match(), so padding does not matter. */
 typedef struct LeaseKey
 {
@@ -98,7 +109,7 @@ typedef struct Lease
 	bool		keepalive;		/* renewed by the worker while the session
 								 * holder_session lives */
 	bool		capped;			/* keepalive stopped at lockable.max_hold */
-	int			pid;			/* process that acquired it */
+	int			pid;			/* process that acquired it; 0 if restored */
 	Oid			owner;			/* role that acquired it */
 	int			holder_slot;	/* backend slot of a keepalive holder */
 	uint64		holder_session; /* session id of a keepalive holder */
@@ -163,6 +174,10 @@ typedef struct LockableShared
 	pg_atomic_uint64 next_token;
 	pg_atomic_uint64 next_session;
 	pg_atomic_uint32 nleases;
+	pg_atomic_uint64 tokens_reserved;	/* no token >= this was issued */
+	int64		ttl_horizon;	/* no lease had a longer ttl, microseconds */
+	LWLock	   *horizon_lock;	/* serialises writes of the horizon file */
+	LockableTime grace_until;	/* no grant before this, after a crash */
 	Latch	   *worker_latch;	/* set by the worker; NULL when not running */
 	int			worker_pid;
 	int64		last_sweep_usec;	/* duration of the worker's last sweep */
@@ -200,6 +215,7 @@ typedef enum LeaseOpResult
 typedef struct LeaseInfo
 {
 	char		name[LOCKABLE_NAME_MAXLEN + 1];
+	Oid			dbid;
 	uint64		token;
 	Oid			owner;
 	int			pid;
@@ -217,6 +233,7 @@ extern PGDLLIMPORT int lockable_default_ttl;	/* milliseconds */
 extern PGDLLIMPORT int lockable_max_ttl;	/* seconds */
 extern PGDLLIMPORT int lockable_max_hold;	/* seconds, 0 = no cap */
 extern PGDLLIMPORT int lockable_worker_naptime; /* milliseconds */
+extern PGDLLIMPORT bool lockable_crash_grace;
 
 /* clock.c */
 extern LockableTime lockable_clock_now(void);
@@ -247,12 +264,24 @@ extern LeaseOpResult lockable_lease_heartbeat(LeaseRequest *req, uint64 token,
 extern LeaseOpResult lockable_lease_release(LeaseRequest *req, uint64 token,
 											Oid member_of, Oid *owner);
 extern bool lockable_lease_force_release(LeaseRequest *req);
+extern bool lockable_lease_is_held(LeaseRequest *req, uint64 token);
+extern void lockable_lease_count_refused(LeaseRequest *req);
+extern bool lockable_lease_restore(const LeaseKey *key, uint64 token,
+								   Oid owner, int64 ttl,
+								   LockableTime acquired,
+								   LockableTime deadline, int64 renewals);
 extern LeaseInfo *lockable_lease_snapshot(Oid dbid, int *nleases,
 										  LockableTime *now);
 extern void lockable_lease_sweep(LockableTime *next_due);
 extern void lockable_stats_read(LockableCounters *sum);
 extern void lockable_stats_reset(void);
 extern void lockable_worker_wake(void);
+
+/* persist.c */
+extern void lockable_persist_startup(void);
+extern void lockable_horizon_check(int64 ttl);
+extern void lockable_horizon_extend(int64 ttl);
+extern void lockable_horizon_maintain(void);
 
 /* worker.c */
 extern void lockable_worker_register(void);

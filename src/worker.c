@@ -94,6 +94,7 @@ lockable_worker_main(Datum main_arg)
 		LockableTime start = lockable_clock_now();
 
 		old = MemoryContextSwitchTo(sweep_cxt);
+		lockable_horizon_maintain();
 		lockable_lease_sweep(&next_due);
 		MemoryContextSwitchTo(old);
 		lockable_shared->last_sweep_usec = lockable_clock_now() - start;
