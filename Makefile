@@ -22,13 +22,13 @@ TAP_TESTS = 1
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out
 
-# PGXS tracks no header dependencies: every object must be rebuilt when the
-# shared structures change, or processes disagree on their layout.
-$(OBJS): $(srcdir)/src/lockable.h
-
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every object must be rebuilt when the
+# shared structures change, or processes disagree on their layout.
+$(OBJS): $(srcdir)/src/lockable.h
 
 # Replace the installed library by rename (see scripts/install-shlib.sh), so
 # that installing over a running server does not crash it.
