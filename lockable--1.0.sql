@@ -14,6 +14,19 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION lockable_acquire(text, interval, interval, boolean) IS
 'take the lease NAME for TTL; returns its fencing token, or NULL if it is held by someone else and did not come free within WAIT';
 
+CREATE FUNCTION lockable_acquire_any(names text[],
+                                     ttl interval DEFAULT NULL,
+                                     wait interval DEFAULT '0',
+                                     keepalive boolean DEFAULT false,
+                                     OUT name text,
+                                     OUT token bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lockable_acquire_any'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION lockable_acquire_any(text[], interval, interval, boolean) IS
+'take one free lease out of NAMES (the first free one in array order); returns its name and token, or NULL if none came free within WAIT';
+
 CREATE FUNCTION lockable_heartbeat(name text, token bigint,
                                    ttl interval DEFAULT NULL)
 RETURNS boolean

@@ -21,7 +21,9 @@
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
+#include "catalog/pg_type.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
@@ -32,6 +34,7 @@
 #include "lockable.h"
 
 PG_FUNCTION_INFO_V1(lockable_acquire);
+PG_FUNCTION_INFO_V1(lockable_acquire_any);
 PG_FUNCTION_INFO_V1(lockable_heartbeat);
 PG_FUNCTION_INFO_V1(lockable_release);
 PG_FUNCTION_INFO_V1(lockable_force_release);
@@ -72,18 +75,15 @@ check_ready(void)
 }
 
 /*
- * Check a lease name argument: not NULL, not empty, not too long.
+ * Check a lease name: not NULL, not empty, not too long.
  */
-static text *
-name_arg(FunctionCallInfo fcinfo, int argno, int *len)
+static void
+check_name(text *name, int *len)
 {
-	text	   *name;
-
-	if (PG_ARGISNULL(argno))
+	if (name == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("lease name must not be null")));
-	name = PG_GETARG_TEXT_PP(argno);
 	*len = VARSIZE_ANY_EXHDR(name);
 	if (*len == 0)
 		ereport(ERROR,
@@ -95,6 +95,14 @@ name_arg(FunctionCallInfo fcinfo, int argno, int *len)
 				 errmsg("lease name is too long"),
 				 errdetail("The name is %d bytes long; the limit is %d bytes.",
 						   *len, LOCKABLE_NAME_MAXLEN)));
+}
+
+static text *
+name_arg(FunctionCallInfo fcinfo, int argno, int *len)
+{
+	text	   *name = PG_ARGISNULL(argno) ? NULL : PG_GETARG_TEXT_PP(argno);
+
+	check_name(name, len);
 	return name;
 }
 
@@ -291,28 +299,20 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 	return res == LEASE_GRANTED;
 }
 
-/*
- * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
- *		returns bigint: the lease's fencing token, or NULL if the lease is
- *		held by someone else and did not come free within wait.
- */
-Datum
-lockable_acquire(PG_FUNCTION_ARGS)
+/* The ttl, wait and keepalive arguments shared by the acquire functions */
+typedef struct AcquireArgs
 {
-	static LeaseRequest req;	/* static: waiting_on may point here */
-	text	   *name;
-	int			len;
 	int64		ttl;
-	LockableTime wait_deadline;
+	LockableTime wait_deadline; /* 0: try once; LOCKABLE_FOREVER: no limit */
 	bool		keepalive;
-	uint64		token;
-	LeaseAcquireResult res;
+} AcquireArgs;
 
-	check_ready();
-	name = name_arg(fcinfo, 0, &len);
-	ttl = ttl_arg(fcinfo, 1, (int64) lockable_default_ttl * 1000);
+static void
+acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
+{
+	args->ttl = ttl_arg(fcinfo, 1, (int64) lockable_default_ttl * 1000);
 	if (PG_ARGISNULL(2))
-		wait_deadline = LOCKABLE_FOREVER;
+		args->wait_deadline = LOCKABLE_FOREVER;
 	else
 	{
 		int64		wait = interval_usec(PG_GETARG_INTERVAL_P(2), "wait");
@@ -322,32 +322,203 @@ lockable_acquire(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wait must not be negative"),
 					 errhint("Use '0' to try once, or NULL to wait until the lease is free.")));
-		wait_deadline = wait > 0 ? lockable_clock_now() + wait : 0;
+		args->wait_deadline = wait > 0 ? lockable_clock_now() + wait : 0;
 	}
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("keepalive must not be null")));
-	keepalive = PG_GETARG_BOOL(3);
+	args->keepalive = PG_GETARG_BOOL(3);
+}
 
-	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, keepalive);
+/*
+ * What every acquire does before trying: wait out a crash grace period
+ * (false if the wait ran out first) and make sure the durable horizon
+ * covers the grant.
+ */
+static bool
+acquire_prepare(LeaseRequest *req, AcquireArgs *args)
+{
 	if (unlikely(lockable_shared->grace_until != 0) &&
-		!wait_out_grace(wait_deadline))
+		!wait_out_grace(args->wait_deadline))
 	{
-		lockable_lease_count_refused(&req);
-		PG_RETURN_NULL();
+		lockable_lease_count_refused(req);
+		return false;
 	}
-	lockable_horizon_check(ttl);
-	res = lockable_lease_try(&req, wait_deadline != 0, &token);
-	if (res == LEASE_QUEUED && !wait_for_lease(&req, wait_deadline, &token))
+	lockable_horizon_check(args->ttl);
+	return true;
+}
+
+/* After a keepalive grant: the worker may sleep longer than it can wait */
+static void
+acquire_granted(AcquireArgs *args)
+{
+	if (args->keepalive &&
+		args->ttl / 2 < (int64) lockable_worker_naptime * 1000)
+		lockable_worker_wake();
+}
+
+/*
+ * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
+ *		returns bigint: the lease's fencing token, or NULL if the lease is
+ *		held by someone else and did not come free within wait.
+ */
+Datum
+lockable_acquire(PG_FUNCTION_ARGS)
+{
+	static LeaseRequest req;	/* static: waiting_on may point here */
+	AcquireArgs args;
+	text	   *name;
+	int			len;
+	uint64		token;
+	LeaseAcquireResult res;
+
+	check_ready();
+	name = name_arg(fcinfo, 0, &len);
+	acquire_args(fcinfo, &args);
+
+	lockable_lease_request(&req, VARDATA_ANY(name), len, args.ttl,
+						   args.keepalive);
+	if (!acquire_prepare(&req, &args))
+		PG_RETURN_NULL();
+	res = lockable_lease_try(&req, args.wait_deadline != 0, &token, NULL);
+	if (res == LEASE_QUEUED &&
+		!wait_for_lease(&req, args.wait_deadline, &token))
 		res = LEASE_BUSY;
 	if (res == LEASE_BUSY)
 		PG_RETURN_NULL();
 
-	/* the worker may be asleep for longer than this lease can wait */
-	if (keepalive && ttl / 2 < (int64) lockable_worker_naptime * 1000)
-		lockable_worker_wake();
+	acquire_granted(&args);
 	PG_RETURN_INT64((int64) token);
+}
+
+/*
+ * Try each of the names once, in order.  Returns the index of the one
+ * granted, or -1 with *earliest set to the soonest deadline among them.
+ */
+static int
+try_each(LeaseRequest *reqs, int n, uint64 *token, LockableTime *earliest)
+{
+	*earliest = LOCKABLE_FOREVER;
+	for (int i = 0; i < n; i++)
+	{
+		LockableTime busy_until = LOCKABLE_FOREVER;
+
+		if (lockable_lease_try(&reqs[i], false, token, &busy_until) == LEASE_GRANTED)
+			return i;
+		*earliest = Min(*earliest, busy_until);
+	}
+	return -1;
+}
+
+/*
+ * lockable_acquire_any(names text[], ttl, wait, keepalive) returns
+ * (name text, token bigint): one lease out of names, the first free one in
+ * array order, or NULL if none came free within wait.
+ *
+ * A waiter is not queued on the leases (it cannot stand in N queues);
+ * it sleeps on any_cv, which is broadcast whenever a lease with no queued
+ * waiter ends, and until the soonest deadline among the names, then tries
+ * them all again.  Backends queued on one name by lockable_acquire are
+ * served before it.
+ */
+Datum
+lockable_acquire_any(PG_FUNCTION_ARGS)
+{
+	AcquireArgs args;
+	ArrayType  *array;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	LeaseRequest *reqs;
+	LockableTime earliest;
+	TupleDesc	tupdesc;
+	uint64		token = 0;
+	int			n;
+	int			got;
+
+	check_ready();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lease names must not be null")));
+	array = PG_GETARG_ARRAYTYPE_P(0);
+	if (ARR_NDIM(array) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("lease names must be a one-dimensional array")));
+	acquire_args(fcinfo, &args);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	deconstruct_array(array, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &n);
+	reqs = palloc(sizeof(LeaseRequest) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		text	   *name = elem_nulls[i] ? NULL : DatumGetTextPP(elems[i]);
+		int			len;
+
+		check_name(name, &len);
+		lockable_lease_request(&reqs[i], VARDATA_ANY(name), len, args.ttl,
+							   args.keepalive);
+		reqs[i].count_refusal = false;
+	}
+	if (n == 0)
+		PG_RETURN_NULL();		/* an empty pool has nothing free */
+
+	if (!acquire_prepare(&reqs[0], &args))
+		PG_RETURN_NULL();
+	got = try_each(reqs, n, &token, &earliest);
+
+	if (got < 0 && args.wait_deadline != 0)
+	{
+		ConditionVariable *cv = &lockable_shared->any_cv;
+
+		pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+		lock_wait_begin();
+		PG_TRY();
+		{
+			ConditionVariablePrepareToSleep(cv);
+			/* a lease may have ended before we counted ourselves */
+			got = try_each(reqs, n, &token, &earliest);
+			while (got < 0)
+			{
+				LockableTime now = lockable_clock_now();
+				LockableTime until = Min(earliest, args.wait_deadline);
+
+				if (now >= args.wait_deadline)
+					break;
+				if (until > now)
+					(void) ConditionVariableTimedSleep(cv,
+													   until == LOCKABLE_FOREVER ? -1 :
+													   (long) Min((until - now + 999) / 1000, (int64) INT_MAX),
+													   acquire_wait_event());
+				got = try_each(reqs, n, &token, &earliest);
+			}
+		}
+		PG_FINALLY();
+		{
+			ConditionVariableCancelSleep();
+			lock_wait_end();
+			pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+		}
+		PG_END_TRY();
+	}
+
+	if (got < 0)
+	{
+		lockable_lease_count_refused(&reqs[0]);
+		PG_RETURN_NULL();
+	}
+	acquire_granted(&args);
+	{
+		Datum		values[2];
+		bool		nulls[2] = {false, false};
+
+		values[0] = elems[got];
+		values[1] = Int64GetDatum((int64) token);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
 }
 
 /* Raise the error for a caller that is not a member of the lease's owner */

@@ -44,6 +44,7 @@ static uint64 my_session = 0;
  */
 typedef struct LockableWakeList
 {
+	bool		deleted;		/* a lease was deleted: tell any-waiters */
 	int			n;
 	int			size;
 	int		   *slots;
@@ -53,6 +54,7 @@ typedef struct LockableWakeList
 static void
 wake_init(LockableWakeList *wl)
 {
+	wl->deleted = false;
 	wl->n = 0;
 	wl->size = lengthof(wl->local);
 	wl->slots = wl->local;
@@ -80,6 +82,8 @@ wake_send(LockableWakeList *wl)
 {
 	for (int i = 0; i < wl->n; i++)
 		ConditionVariableSignal(&lockable_shared->backends[wl->slots[i]].cv);
+	if (wl->deleted && pg_atomic_read_u32(&lockable_shared->any_waiters) > 0)
+		ConditionVariableBroadcast(&lockable_shared->any_cv);
 	if (wl->slots != wl->local)
 		pfree(wl->slots);
 	wake_init(wl);
@@ -163,6 +167,8 @@ lockable_table_startup(void)
 		pg_atomic_init_u64(&s->next_token, 1);
 		pg_atomic_init_u64(&s->next_session, 1);
 		pg_atomic_init_u32(&s->nleases, 0);
+		pg_atomic_init_u32(&s->any_waiters, 0);
+		ConditionVariableInit(&s->any_cv);
 		pg_atomic_init_u64(&s->tokens_reserved, 1);
 		s->ttl_horizon = 0;
 		s->horizon_lock = &(GetNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE))->lock;
@@ -295,6 +301,7 @@ lockable_lease_request(LeaseRequest *req, const char *name, int len,
 	req->ttl = ttl;
 	req->roleid = GetUserId();
 	req->keepalive = keepalive;
+	req->count_refusal = true;
 }
 
 /* Make a lease held by the given holder, with a fresh token */
@@ -356,6 +363,7 @@ end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
 								HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+	wl->deleted = true;
 	return false;
 }
 
@@ -415,12 +423,14 @@ dequeue_locked(Lease *lease, int slot, LockableWakeList *wl)
  *		Try once to acquire; if the lease is held and enqueue is true, join
  *		its wait queue (the caller then loops on lockable_lease_wait_check).
  *
- * Returns LEASE_GRANTED with *token set, LEASE_BUSY, or LEASE_QUEUED.
- * Raises an error when the table is full.  This is the hot path: one hash
+ * Returns LEASE_GRANTED with *token set, LEASE_BUSY (with *busy_until, if
+ * not NULL, set to the holder's deadline), or LEASE_QUEUED.  Raises an
+ * error when the table is full.  This is the hot path: one hash
  * lookup under one partition lock, one clock read, no allocation.
  */
 LeaseAcquireResult
-lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token)
+lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
+				   LockableTime *busy_until)
 {
 	LWLock	   *lock = partition_lock(req->hashcode);
 	LockableCounters *stats = partition_stats(req->hashcode);
@@ -494,7 +504,10 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token)
 	}
 	else
 	{
-		stats->refused++;
+		if (req->count_refusal)
+			stats->refused++;
+		if (busy_until != NULL)
+			*busy_until = lease->deadline;
 		result = LEASE_BUSY;
 	}
 	LWLockRelease(lock);

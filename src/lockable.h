@@ -61,7 +61,13 @@
  *	  what a crash would remember.  No I/O happens under a partition lock.
  *	  grace_until is set once at startup and only ever cleared.
  *
- * 9. LockableBackend.session is an atomic written only by the backend that
+ * 9. lockable_acquire_any waiters ("any-waiters") are not queued on a
+ *	  lease; they count themselves in any_waiters and sleep on any_cv.
+ *	  Whenever a lease is deleted (it ended with nobody queued) while
+ *	  any_waiters is non-zero, any_cv is broadcast after the partition lock
+ *	  is released, and the any-waiters try their names again.
+ *
+ * 10. LockableBackend.session is an atomic written only by the backend that
  *	  owns the slot (assigned at its first keepalive acquire, cleared at
  *	  exit); the worker compares it with a keepalive lease's holder_session
  *	  to find leases whose session is gone.
@@ -178,6 +184,8 @@ typedef struct LockableShared
 	int64		ttl_horizon;	/* no lease had a longer ttl, microseconds */
 	LWLock	   *horizon_lock;	/* serialises writes of the horizon file */
 	LockableTime grace_until;	/* no grant before this, after a crash */
+	pg_atomic_uint32 any_waiters;	/* backends in lockable_acquire_any waits */
+	ConditionVariable any_cv;	/* broadcast when a lease is deleted */
 	Latch	   *worker_latch;	/* set by the worker; NULL when not running */
 	int			worker_pid;
 	int64		last_sweep_usec;	/* duration of the worker's last sweep */
@@ -195,6 +203,7 @@ typedef struct LeaseRequest
 	int64		ttl;			/* microseconds */
 	Oid			roleid;
 	bool		keepalive;
+	bool		count_refusal;	/* count a busy try in the statistics */
 } LeaseRequest;
 
 typedef enum LeaseAcquireResult
@@ -252,7 +261,8 @@ extern void lockable_session_end(void);
 extern void lockable_lease_request(LeaseRequest *req, const char *name,
 								   int len, int64 ttl, bool keepalive);
 extern LeaseAcquireResult lockable_lease_try(LeaseRequest *req, bool enqueue,
-											 uint64 *token);
+											 uint64 *token,
+											 LockableTime *busy_until);
 extern LeaseAcquireResult lockable_lease_wait_check(LeaseRequest *req,
 													LockableTime wait_deadline,
 													uint64 *token,
