@@ -16,7 +16,7 @@ PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
 
 REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/lockable.conf
-ISOLATION = contention expiry arrival_order timeouts
+ISOLATION = contention expiry arrival_order timeouts acquire_any
 ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/lockable.conf
 TAP_TESTS = 1
 
