@@ -52,8 +52,12 @@ lockable_shmem_startup(void)
 	lockable_table_startup();
 }
 
+/*
+ * Settings that take effect at server start.  PostgreSQL refuses to define
+ * them after startup, so they exist only when lockable is preloaded.
+ */
 static void
-define_settings(void)
+define_startup_settings(void)
 {
 	DefineCustomIntVariable("lockable.max_leases",
 							"Maximum number of leases held at once, across all databases.",
@@ -63,6 +67,18 @@ define_settings(void)
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("lockable.crash_grace",
+							 "After a crash, grant no lease until every lease granted before it would have expired.",
+							 "Turning this off makes leases free at once after a crash, which lets two holders overlap.",
+							 &lockable_crash_grace,
+							 true,
+							 PGC_POSTMASTER, 0,
+							 NULL, NULL, NULL);
+}
+
+static void
+define_settings(void)
+{
 	DefineCustomIntVariable("lockable.default_ttl",
 							"Time-to-live of a lease when lockable_acquire() is given none.",
 							NULL,
@@ -95,14 +111,6 @@ define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("lockable.crash_grace",
-							 "After a crash, grant no lease until every lease granted before it would have expired.",
-							 "Turning this off makes leases free at once after a crash, which lets two holders overlap.",
-							 &lockable_crash_grace,
-							 true,
-							 PGC_POSTMASTER, 0,
-							 NULL, NULL, NULL);
-
 	MarkGUCPrefixReserved("lockable");
 }
 
@@ -115,6 +123,8 @@ define_settings(void)
 void
 _PG_init(void)
 {
+	if (process_shared_preload_libraries_in_progress)
+		define_startup_settings();
 	define_settings();
 
 	if (!process_shared_preload_libraries_in_progress)
