@@ -30,12 +30,18 @@ export PATH
 #  - libipc-run-perl: PostgreSQL::Test::Cluster (TAP tests) needs IPC::Run;
 #    prove and Test::More come with perl itself
 #  - libcurl4-openssl-dev, pkg-config: libraries the extension may link
+#  - libpq-dev: the lockable-run command-line tool links libpq
+#  - postgresql-15-cron, pgbouncer: servers the TAP tests start beside
+#    PostgreSQL (pg_cron jobs, transaction pooling)
 LK_APT_PACKAGES=(
 	build-essential
 	postgresql-server-dev-15
 	libipc-run-perl
 	libcurl4-openssl-dev
 	pkg-config
+	libpq-dev
+	postgresql-15-cron
+	pgbouncer
 )
 
 lk_say() { printf '==> %s\n' "$*"; }
