@@ -266,6 +266,8 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 			LockableTime now;
 			long		timeout_ms;
 
+			/* the lease may come to us by expiry: a grant like any other */
+			lockable_horizon_check(0);
 			res = lockable_lease_wait_check(req, wait_deadline, token,
 											&sleep_until);
 			if (res != LEASE_QUEUED)
