@@ -617,6 +617,21 @@ lockable_force_release(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Is the lease named by argument 0 held with the token of argument 1?
+ */
+static bool
+held_with_args(FunctionCallInfo fcinfo, text **name, int *len, uint64 *token)
+{
+	LeaseRequest req;
+
+	check_ready();
+	*name = name_arg(fcinfo, 0, len);
+	*token = token_arg(fcinfo, 1);
+	lockable_lease_request(&req, VARDATA_ANY(*name), *len, 0, false);
+	return lockable_lease_is_held(&req, *token);
+}
+
+/*
  * lockable_is_held(name text, token bigint) returns bool: is the lease
  * held with token right now?  For fencing in policies and CHECK-style
  * guards; anyone may ask.
@@ -624,16 +639,11 @@ lockable_force_release(PG_FUNCTION_ARGS)
 Datum
 lockable_is_held(PG_FUNCTION_ARGS)
 {
-	LeaseRequest req;
 	text	   *name;
 	int			len;
 	uint64		token;
 
-	check_ready();
-	name = name_arg(fcinfo, 0, &len);
-	token = token_arg(fcinfo, 1);
-	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	PG_RETURN_BOOL(lockable_lease_is_held(&req, token));
+	PG_RETURN_BOOL(held_with_args(fcinfo, &name, &len, &token));
 }
 
 /*
@@ -644,16 +654,11 @@ lockable_is_held(PG_FUNCTION_ARGS)
 Datum
 lockable_check(PG_FUNCTION_ARGS)
 {
-	LeaseRequest req;
 	text	   *name;
 	int			len;
 	uint64		token;
 
-	check_ready();
-	name = name_arg(fcinfo, 0, &len);
-	token = token_arg(fcinfo, 1);
-	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	if (!lockable_lease_is_held(&req, token))
+	if (!held_with_args(fcinfo, &name, &len, &token))
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("lease \"%.*s\" is not held with token " INT64_FORMAT,
