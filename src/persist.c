@@ -8,10 +8,11 @@
  * leases.state is written by the postmaster when it exits after a clean
  * shutdown (as pg_stat_statements writes its file; "clean" meaning that
  * pg_control says so, so an immediate shutdown counts as a crash, as it
- * does for PostgreSQL's own recovery): every live plain lease
- * with its name, token, owner, ttl and wall-clock deadline, and the next
- * token.  It is read, and removed, at the next start.  Keepalive leases are
- * not written: their sessions are gone after a restart.
+ * does for PostgreSQL's own recovery): every live plain lease with its
+ * name, token, owner, ttl and wall-clock deadline, the next token, and a
+ * crash grace period that is still running.  It is read, and removed, at
+ * the next start.  Keepalive leases are not written: their sessions are
+ * gone after a restart.
  *
  * horizon is written durably (fsync, durable_rename) whenever it must
  * grow, which is rare: it holds
@@ -20,6 +21,8 @@
  *	  are needed, so the acquire path normally does no I/O.
  *	- ttl_horizon: no lease was ever granted or renewed with a longer ttl.
  *	  A new largest ttl is recorded before the lease is granted.
+ *	It is also written at every start, once the next token is known and
+ *	the restored leases are counted in the ttl horizon.
  *
  * After a start without a valid leases.state (a crash, an immediate
  * shutdown, a power loss, a corrupt file), tokens continue from
@@ -81,6 +84,7 @@ typedef struct StateHeader
 	uint64		system_identifier;
 	uint64		next_token;
 	TimestampTz written_at;
+	TimestampTz grace_until;	/* a crash grace period still running, or 0 */
 } StateHeader;
 
 /* followed by len bytes of name */
@@ -202,6 +206,33 @@ horizon_crc(const HorizonData *h)
 }
 
 /*
+ * Write the horizon file durably.  Returns false (reported at elevel) if
+ * it could not be written.
+ */
+static bool
+horizon_write(uint64 tokens_reserved, int64 ttl_horizon, int elevel)
+{
+	HorizonData h;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = HORIZON_MAGIC;
+	h.version = FILE_VERSION;
+	h.tokens_reserved = tokens_reserved;
+	h.ttl_horizon = ttl_horizon;
+	h.crc = horizon_crc(&h);
+
+	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("lockable: could not create directory \"%s\": %m",
+						LOCKABLE_DIR)));
+		return false;
+	}
+	return write_file_durably(LOCKABLE_HORIZON_FILE, &h, sizeof(h), elevel);
+}
+
+/*
  * lockable_horizon_extend
  *		Durably record a token reservation reaching past the next token by
  *		a block, and a ttl horizon of at least ttl.  Raises an error if the
@@ -213,8 +244,9 @@ void
 lockable_horizon_extend(int64 ttl)
 {
 	LockableShared *s = lockable_shared;
-	HorizonData h;
 	uint64		next;
+	uint64		reserved;
+	int64		ttl_horizon;
 
 	LWLockAcquire(s->horizon_lock, LW_EXCLUSIVE);
 	next = pg_atomic_read_u64(&s->next_token);
@@ -225,22 +257,12 @@ lockable_horizon_extend(int64 ttl)
 		return;					/* someone else did it */
 	}
 
-	memset(&h, 0, sizeof(h));
-	h.magic = HORIZON_MAGIC;
-	h.version = FILE_VERSION;
-	h.tokens_reserved = next + LOCKABLE_TOKEN_BLOCK;
-	h.ttl_horizon = Max(ttl, s->ttl_horizon);
-	h.crc = horizon_crc(&h);
+	reserved = next + LOCKABLE_TOKEN_BLOCK;
+	ttl_horizon = Max(ttl, s->ttl_horizon);
+	(void) horizon_write(reserved, ttl_horizon, ERROR);
 
-	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create directory \"%s\": %m",
-						LOCKABLE_DIR)));
-	(void) write_file_durably(LOCKABLE_HORIZON_FILE, &h, sizeof(h), ERROR);
-
-	pg_atomic_write_u64(&s->tokens_reserved, h.tokens_reserved);
-	s->ttl_horizon = h.ttl_horizon;
+	pg_atomic_write_u64(&s->tokens_reserved, reserved);
+	s->ttl_horizon = ttl_horizon;
 	LWLockRelease(s->horizon_lock);
 }
 
@@ -309,11 +331,13 @@ horizon_read(HorizonData *h, bool *exists)
 
 /*
  * Restore the leases of leases.state, if it is valid.  Returns true if it
- * was; sets *next_token from it, and *grace_until if a live lease could not
- * be restored (the table is smaller now).
+ * was; sets *next_token from it; *ttl_need to the longest time any
+ * restored lease may still be held (the ttl horizon must cover it); and
+ * *grace_until if a crash grace period was still running at shutdown, or
+ * if a live lease could not be restored (the table is smaller now).
  */
 static bool
-state_load(uint64 *next_token, LockableTime *grace_until)
+state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 {
 	StateHeader header;
 	StateTrailer trailer;
@@ -382,6 +406,7 @@ state_load(uint64 *next_token, LockableTime *grace_until)
 		memcpy(key.name, buf + pos, e.len);
 		pos += e.len;
 
+		*ttl_need = Max(*ttl_need, Max(e.ttl, e.deadline - now_wall));
 		if (lockable_lease_restore(&key, e.token, e.owner, e.ttl,
 								   now - (now_wall - e.acquired),
 								   now + (e.deadline - now_wall),
@@ -397,6 +422,8 @@ state_load(uint64 *next_token, LockableTime *grace_until)
 	pfree(buf);
 
 	*next_token = header.next_token;
+	if (header.grace_until > now_wall)
+		*grace_until = Max(*grace_until, now + (header.grace_until - now_wall));
 	ereport(LOG,
 			(errmsg("lockable: restored %d leases from the last shutdown, %d had expired",
 					restored, expired)));
@@ -464,6 +491,9 @@ state_dump(int code, Datum arg)
 	header.system_identifier = GetSystemIdentifier();
 	header.next_token = pg_atomic_read_u64(&lockable_shared->next_token);
 	header.written_at = now_wall;
+	if (lockable_shared->grace_until > now)
+		header.grace_until = lockable_clock_to_timestamptz(lockable_shared->grace_until,
+														   now, now_wall);
 	appendBinaryStringInfo(&buf, (char *) &header, sizeof(header));
 
 	trailer.count = 0;
@@ -527,6 +557,7 @@ lockable_persist_startup(void)
 	LockableTime grace_until = 0;
 	LockableTime now = lockable_clock_now();
 	int64		grace = 0;
+	int64		ttl_need = 0;
 
 	dir_exists = (stat(LOCKABLE_DIR, &st) == 0);
 	horizon_valid = horizon_read(&h, &horizon_exists);
@@ -536,7 +567,7 @@ lockable_persist_startup(void)
 		s->ttl_horizon = h.ttl_horizon;
 	}
 
-	if (state_load(&next_token, &grace_until))
+	if (state_load(&next_token, &ttl_need, &grace_until))
 	{
 		/* clean shutdown: exact */
 	}
@@ -572,9 +603,19 @@ lockable_persist_startup(void)
 	}
 
 	pg_atomic_write_u64(&s->next_token, next_token);
-	if (pg_atomic_read_u64(&s->tokens_reserved) < next_token)
-		pg_atomic_write_u64(&s->tokens_reserved, next_token);
 	s->grace_until = grace_until;
+
+	/*
+	 * Record durably where tokens and ttls stand before anything is granted:
+	 * restored leases must be covered by the ttl horizon even if the horizon
+	 * file was lost.  If that fails, the first grant tries again, since the
+	 * reservation then ends at the next token.
+	 */
+	s->ttl_horizon = Max(s->ttl_horizon, ttl_need);
+	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, s->ttl_horizon, LOG))
+		pg_atomic_write_u64(&s->tokens_reserved, next_token + LOCKABLE_TOKEN_BLOCK);
+	else
+		pg_atomic_write_u64(&s->tokens_reserved, next_token);
 
 	on_shmem_exit(state_dump, (Datum) 0);
 }

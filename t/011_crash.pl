@@ -7,7 +7,7 @@
 # reserved horizon, above every token granted before the crash.  Crashes
 # here are a backend killed with SIGKILL (the postmaster reinitializes
 # shared memory) and an immediate shutdown.  A clean restart during the
-# grace period must not end it (a known bug, marked TODO).  With
+# grace period must not end it: leases.state carries the grace period.  With
 # lockable.crash_grace = off the leases are free at once, with a WARNING,
 # and tokens still go up.
 #
@@ -210,13 +210,9 @@ $node->start;
 is(sql("SELECT grace_until IS NOT NULL FROM lockable_stats"),
 	't', 'restart in grace: a grace period after the immediate stop');
 $node->restart;
-TODO:
 {
-	# leases.state has no room for grace_until: the clean shutdown saves
-	# "0 leases", the next start restores them without any grace period,
-	# and the name is granted before the pre-crash deadline.
-	local $TODO =
-	  'BUG: a clean restart during a grace period ends the grace period';
+	# The clean shutdown saves the running grace period with the leases
+	# (none), and the next start carries it on.
 	is(sql("SELECT lockable_acquire('guarded', '3s', wait => '0') IS NULL"),
 		't',
 		'restart in grace: the crashed-over lease is still not granted');
