@@ -129,3 +129,85 @@ AS 'MODULE_PATHNAME', 'lockable_stats_reset_all'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 
 REVOKE ALL ON FUNCTION lockable_stats_reset() FROM PUBLIC;
+
+-- lockable_run: run COMMAND only while holding the lease NAME; skip (false)
+-- if someone else holds it.  The one-liner a pg_cron job schedules.
+--
+-- The lease is a keepalive lease (renewed by the worker while the command
+-- runs, ended with the session if the backend dies) taken without waiting,
+-- and released when the command ends, normally or by an error (including
+-- a cancel or statement_timeout).  SECURITY INVOKER: the command runs with
+-- the caller's rights and search_path.  It runs inside this function, in
+-- the caller's transaction and in a subtransaction of it, so it cannot
+-- COMMIT or ROLLBACK (a procedure that does fails with 2D000), nor run
+-- VACUUM, CREATE INDEX CONCURRENTLY or anything else that refuses to run
+-- in a transaction block.
+CREATE FUNCTION lockable_run(name text, command text,
+                             ttl interval DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+AS $lockable_run$
+DECLARE
+    tok bigint;
+    holder record;
+    why text;
+BEGIN
+    IF lockable_run.name IS NULL THEN
+        RAISE EXCEPTION 'lease name must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF lockable_run.command IS NULL THEN
+        RAISE EXCEPTION 'command must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF lockable_run.command ~ '^\s*$' THEN
+        RAISE EXCEPTION 'command must not be empty'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    tok := @extschema@.lockable_acquire(lockable_run.name, lockable_run.ttl,
+                                        '0', true);
+
+    IF tok IS NULL THEN
+        SELECT l.pid, l.acquired_at INTO holder
+          FROM @extschema@.lockable_leases l
+         WHERE l.name = lockable_run.name;
+        IF FOUND AND holder.pid = pg_backend_pid() THEN
+            why := format('is held by this session (pid %s, since %s); leases are not re-entrant',
+                          holder.pid, holder.acquired_at);
+        ELSIF FOUND AND holder.pid IS NULL THEN
+            why := format('is held by a session from before the last restart (since %s)',
+                          holder.acquired_at);
+        ELSIF FOUND THEN
+            why := format('is held by another session (pid %s, since %s)',
+                          holder.pid, holder.acquired_at);
+        ELSIF (SELECT s.grace_until IS NOT NULL FROM @extschema@.lockable_stats s) THEN
+            why := format('is not granted before %s (grace period after a crash)',
+                          (SELECT s.grace_until FROM @extschema@.lockable_stats s));
+        ELSE
+            why := 'was held by another session (released just now)';
+        END IF;
+        RAISE NOTICE 'lockable_run: lease "%" %; skipped', lockable_run.name, why;
+        RAISE LOG 'lockable_run: lease "%" %; skipped', lockable_run.name, why;
+        RETURN false;
+    END IF;
+
+    BEGIN
+        EXECUTE lockable_run.command;
+    EXCEPTION WHEN OTHERS OR query_canceled OR assert_failure THEN
+        -- The lease is in shared memory, not rolled back with the
+        -- subtransaction: end it before passing the error on.
+        PERFORM @extschema@.lockable_release(lockable_run.name, tok);
+        RAISE;
+    END;
+
+    IF NOT @extschema@.lockable_release(lockable_run.name, tok) THEN
+        RAISE WARNING 'lockable_run: lease "%" was lost while the command ran', lockable_run.name
+            USING DETAIL = 'It expired, was force-released or outlived lockable.max_hold; another session may have held it meanwhile.';
+    END IF;
+    RETURN true;
+END
+$lockable_run$;
+
+COMMENT ON FUNCTION lockable_run(text, text, interval) IS
+'run COMMAND while holding a keepalive lease NAME, released when it ends (also on error); false, with a NOTICE and a LOG line saying who holds it, if the lease is taken';
