@@ -1,0 +1,2 @@
+-- Floor: the cheapest statement, one round trip per transaction.
+SELECT 1;

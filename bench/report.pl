@@ -1,0 +1,342 @@
+#!/usr/bin/perl
+# report.pl OUTDIR: the markdown tables of one bench/run.sh run, from
+# OUTDIR/results.tsv (section, test, clients, rep, metric, value; one line
+# per figure per repetition) and OUTDIR/info.tsv (key, value).  Every
+# figure shown is the median of its repetitions; ratios are taken between
+# medians of the same run.
+use strict;
+use warnings;
+
+my $dir = shift or die "usage: report.pl OUTDIR\n";
+
+my (%vals, %clients_seen, @info);
+open my $fh, '<', "$dir/results.tsv" or die "$dir/results.tsv: $!\n";
+while (<$fh>)
+{
+	chomp;
+	my ($sec, $test, $c, $rep, $metric, $v) = split /\t/;
+	next unless defined $v && $v ne '';
+	push @{ $vals{$sec}{$test}{$c}{$metric} }, $v;
+	$clients_seen{$sec}{$c} = 1;
+}
+close $fh;
+if (open my $ih, '<', "$dir/info.tsv")
+{
+	while (<$ih>) { chomp; push @info, [ split /\t/, $_, 2 ]; }
+	close $ih;
+}
+
+sub median
+{
+	my @v = sort { $a <=> $b } @_;
+	return undef unless @v;
+	my $m = int(@v / 2);
+	return @v % 2 ? $v[$m] : ($v[ $m - 1 ] + $v[$m]) / 2;
+}
+
+sub med
+{
+	my ($sec, $test, $c, $metric) = @_;
+	my $l = $vals{$sec}{$test}{$c}{$metric};
+	return $l ? median(@$l) : undef;
+}
+
+sub reps
+{
+	my ($sec, $test, $c, $metric) = @_;
+	my $l = $vals{$sec}{$test}{$c}{$metric};
+	return $l ? @$l : ();
+}
+
+sub num
+{
+	my ($v, $dec) = @_;
+	return 'n/a' unless defined $v;
+	$dec //= 0;
+	my $s = sprintf("%.${dec}f", $v);
+	1 while $s =~ s/^(-?\d+)(\d{3})/$1,$2/;
+	return $s;
+}
+
+sub ratio
+{
+	my ($a, $b) = @_;
+	return undef unless defined $a && defined $b && $b > 0;
+	return $a / $b;
+}
+
+sub rx { my $r = shift; return defined $r ? sprintf('%.2fx', $r) : 'n/a'; }
+
+my @clients = sort { $a <=> $b } keys %{ $clients_seen{throughput} // {} };
+my $out = '';
+sub say { $out .= join('', @_) . "\n"; }
+
+# ------------------------------------------------------------ run
+
+say '### The run';
+say '';
+say '| | |';
+say '|---|---|';
+say "| $_->[0] | $_->[1] |" for @info;
+say '';
+
+# ------------------------------------------------------------ throughput
+
+my @tp = (
+	[ 'floor',              '`SELECT 1` (one statement): the floor' ],
+	[ 'floor_2stmt',        '`SELECT 1` twice (two statements): the floor of a pair' ],
+	[ 'advisory_2stmt',     '**advisory lock pair**: `pg_try_advisory_lock` + `pg_advisory_unlock`, two statements (the reference)' ],
+	[ 'advisory_1stmt',     'advisory lock pair, one statement' ],
+	[ 'lockable_2stmt',     '**lockable**: `lockable_acquire` + `lockable_release`, two statements' ],
+	[ 'lockable_1stmt',     'lockable acquire + release, one statement' ],
+	[ 'lockable_2stmt_concat', "lockable acquire + release, two statements, name built in SQL (`'bench:' \\|\\| k`)" ],
+	[ 'lockable_heartbeat', 'lockable acquire + heartbeat + release, three statements' ],
+	[ 'lease_logged',       'lease table, logged: `INSERT ... ON CONFLICT DO UPDATE ... WHERE expires_at < now()` + `DELETE`' ],
+	[ 'lease_unlogged',     'lease table, unlogged: the same two statements' ],
+	[ 'redis_2cmd',         'Redis `SET k tok NX PX 60000` + `DEL k`, two round trips (from the two runs below)' ],
+	[ 'redis_eval',         'Redis `EVALSHA` of SET NX PX + DEL on one key: one round trip' ],
+	[ 'redis_set',          'Redis `SET NX PX` alone' ],
+	[ 'redis_del',          'Redis `DEL` alone' ],
+);
+
+if (%{ $vals{throughput} // {} })
+{
+	say '### Throughput: pairs per second (acquire + release on random names, uncontended)';
+	say '';
+	say 'Median of the repetitions; "ratio" is to the advisory-lock pair (two statements) at the same client count, in this run.';
+	say '';
+	say '| test | ' . join(' | ', map { "c=$_ per s | ratio | lat ms" } @clients) . ' |';
+	say '|---|' . join('', map { '---:|---:|---:|' } @clients);
+	for my $t (@tp)
+	{
+		my ($test, $desc) = @$t;
+		next unless $vals{throughput}{$test};
+		my @cells;
+		for my $c (@clients)
+		{
+			my $v = med('throughput', $test, $c, 'tps');
+			my $ref = med('throughput', 'advisory_2stmt', $c, 'tps');
+			push @cells, num($v), rx(ratio($v, $ref)), num(med('throughput', $test, $c, 'lat_ms'), 3);
+		}
+		say "| $desc | " . join(' | ', @cells) . ' |';
+	}
+	say '';
+}
+
+# ------------------------------------------------------------ contention
+
+my @ct = (
+	[ 'hot_advisory_try',  'advisory, try (`pg_try_advisory_lock` + unlock if got)' ],
+	[ 'hot_lockable_try',  'lockable, try (`lockable_acquire` + release if got)' ],
+	[ 'hot_advisory_wait', 'advisory, wait (`pg_advisory_lock` + `pg_advisory_unlock`)' ],
+	[ 'hot_lockable_wait', "lockable, wait (`lockable_acquire(..., wait => '60 s')` + release)" ],
+);
+my @cc = sort { $a <=> $b } keys %{ $clients_seen{contention} // {} };
+if (@cc)
+{
+	say '### Contention: every client on one hot name';
+	say '';
+	say '"attempts/s": scripts run per second; "grants/s": leases granted per second (lockable_stats.acquired); '
+	  . 'with waiting every attempt is a grant.  Ratio: lockable to advisory, same mode and clients.';
+	say '';
+	say '| test | ' . join(' | ', map { "c=$_ attempts/s | grants/s | ratio | lat ms" } @cc) . ' |';
+	say '|---|' . join('', map { '---:|---:|---:|---:|' } @cc);
+	for my $t (@ct)
+	{
+		my ($test, $desc) = @$t;
+		next unless $vals{contention}{$test};
+		my @cells;
+		for my $c (@cc)
+		{
+			my $v = med('contention', $test, $c, 'tps');
+			(my $peer = $test) =~ s/lockable/advisory/;
+			my $g = med('contention', $test, $c, 'grants_per_s');
+			$g = $v if !defined $g && $test =~ /wait/;
+			push @cells, num($v), defined $g ? num($g) : 'n/a',
+			  ($test =~ /lockable/ ? rx(ratio($v, med('contention', $peer, $c, 'tps'))) : ''),
+			  num(med('contention', $test, $c, 'lat_ms'), 3);
+		}
+		say "| $desc | " . join(' | ', @cells) . ' |';
+	}
+	say '';
+}
+
+# ------------------------------------------------------------ hand-off
+
+if ($vals{handoff})
+{
+	say '### Hand-off: release to the next waiter holding the lease (microseconds)';
+	say '';
+	say 'server: waiter\'s `clock_timestamp()` after its acquire returned minus the holder\'s `clock_timestamp()` just '
+	  . 'before its release started (same statement).  client: from the holder\'s client sending the release to the '
+	  . 'waiter\'s client receiving its result (includes both round trips).  Median of the repetitions of each statistic.';
+	say '';
+	say '| test | clients | hand-offs | server median | server p90 | server p99 | server max | client median | client p99 | grants/s | overlaps |';
+	say '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+	for my $test (qw(single_advisory single_lockable relay_advisory relay_lockable))
+	{
+		next unless $vals{handoff}{$test};
+		for my $c (sort { $a <=> $b } keys %{ $vals{handoff}{$test} })
+		{
+			my $m = sub { med('handoff', $test, $c, shift) };
+			my $desc = $test =~ /^single/
+			  ? "one waiter, asleep before each release ($test)"
+			  : "$c clients looping acquire(wait) + release ($test)";
+			say "| $desc | $c | " . join(' | ',
+				num($m->('server_n')), num($m->('server_median_us'), 1), num($m->('server_p90_us'), 1),
+				num($m->('server_p99_us'), 1), num($m->('server_max_us'), 1),
+				(defined $m->('client_median_us') ? (num($m->('client_median_us'), 1), num($m->('client_p99_us'), 1)) : ('', '')),
+				(defined $m->('grants_per_s') ? num($m->('grants_per_s')) : ''),
+				(defined $m->('overlaps') ? num($m->('overlaps')) : '')) . ' |';
+		}
+	}
+	say '';
+}
+
+# ------------------------------------------------------------ scale
+
+my @sizes = sort { ($a =~ /(\d+)/)[0] <=> ($b =~ /(\d+)/)[0] } grep { /^n\d+$/ } keys %{ $vals{scale} // {} };
+my @nosweep = grep { /_nosweep$/ } keys %{ $vals{scale} // {} };
+my ($scale_c) = keys %{ $clients_seen{scale} // {} };
+if (@sizes)
+{
+	say "### Scale: acquire + release (two statements, $scale_c clients) with many live leases";
+	say '';
+	say 'sweep: `lockable_stats.last_sweep_ms`, the worker\'s last pass over the whole table (all partition locks held); '
+	  . 'idle = median of three sweeps with nothing running, under load = median and max of once-a-second samples during the pgbench run.';
+	say '';
+	say '| live leases | pairs/s | ratio to smallest | lat avg ms | lat max ms | sweep idle ms | sweep under load ms (median / max) |';
+	say '|---:|---:|---:|---:|---:|---:|---:|';
+	my $base = med('scale', $sizes[0], $scale_c, 'tps');
+	for my $n (@sizes)
+	{
+		my $m = sub { med('scale', $n, $scale_c, shift) };
+		say '| ' . join(' | ',
+			num($m->('live_leases')), num($m->('tps')), rx(ratio($m->('tps'), $base)),
+			num($m->('lat_ms'), 3), num($m->('lat_max_ms'), 1), num($m->('sweep_ms_idle'), 1),
+			num($m->('sweep_ms_load_median'), 1) . ' / ' . num($m->('sweep_ms_load_max'), 1)) . ' |';
+	}
+	for my $t (@nosweep)
+	{
+		my $m = sub { med('scale', $t, $scale_c, shift) };
+		say '| ' . join(' | ',
+			num($m->('live_leases')) . ', worker not sweeping during the run (diagnostic: `lockable.worker_naptime = 1h`)',
+			num($m->('tps')), rx(ratio($m->('tps'), $base)),
+			num($m->('lat_ms'), 3), num($m->('lat_max_ms'), 1), '-', '-') . ' |';
+	}
+	say '';
+}
+
+my @shm = sort { ($a =~ /(\d+)/)[0] <=> ($b =~ /(\d+)/)[0] } keys %{ $vals{shmem} // {} };
+my $per_lease;
+if (@shm)
+{
+	say '### Shared memory';
+	say '';
+	say 'Sum of `pg_shmem_allocations.allocated_size` right after start, by `lockable.max_leases` (the lease table is allocated in full at start).';
+	say '';
+	say '| lockable.max_leases | allocated bytes | shared_memory_size | bytes per lease above the smallest |';
+	say '|---:|---:|---:|---:|';
+	my ($n0) = $shm[0] =~ /(\d+)/;
+	my $t0 = med('shmem', $shm[0], 0, 'total_bytes');
+	for my $k (@shm)
+	{
+		my ($n) = $k =~ /(\d+)/;
+		my $t = med('shmem', $k, 0, 'total_bytes');
+		my $pl = $n > $n0 ? ($t - $t0) / ($n - $n0) : undef;
+		$per_lease = $pl if defined $pl;
+		my ($sms) = reps('shmem', $k, 0, 'shared_memory_size');
+		say '| ' . join(' | ', num($n), num($t), $sms // '', defined $pl ? num($pl, 1) : '') . ' |';
+	}
+	say '';
+}
+
+# ------------------------------------------------------------ targets
+
+sub verdict { my ($ok) = @_; return !defined $ok ? 'not measured' : $ok ? '**met**' : '**missed**'; }
+
+say '### Targets';
+say '';
+say '| target | measured | verdict |';
+say '|---|---|---|';
+{
+	my $l = med('throughput', 'lockable_2stmt', 8, 'tps');
+	my $a = med('throughput', 'advisory_2stmt', 8, 'tps');
+	my $r = ratio($l, $a);
+	say '| lockable acquire + release at 8 clients >= 0.95x the advisory-lock pair (both two statements) | '
+	  . (defined $r ? sprintf('%s vs %s pairs/s = %s', num($l), num($a), rx($r)) : 'n/a') . ' | '
+	  . verdict(defined $r ? $r >= 0.95 : undef) . ' |';
+	for my $t ([ 'lease_logged', 'logged', 10 ], [ 'lease_unlogged', 'unlogged', 5 ])
+	{
+		my $v = med('throughput', $t->[0], 8, 'tps');
+		my $r2 = ratio($l, $v);
+		say "| lockable >= $t->[2]x the $t->[1] lease table (8 clients, two statements each) | "
+		  . (defined $r2 ? sprintf('%s vs %s pairs/s = %s', num($l), num($v), rx($r2)) : 'n/a') . ' | '
+		  . verdict(defined $r2 ? $r2 >= $t->[2] : undef) . ' |';
+	}
+}
+{
+	my ($small, $big) = @sizes ? ($sizes[0], $sizes[-1]) : (undef, undef);
+	my ($r, $sw, $swmax);
+	if (defined $big)
+	{
+		$r = ratio(med('scale', $big, $scale_c, 'tps'), med('scale', $small, $scale_c, 'tps'));
+		$sw = med('scale', $big, $scale_c, 'sweep_ms_idle');
+		$swmax = med('scale', $big, $scale_c, 'sweep_ms_load_max');
+	}
+	my ($nb) = defined $big ? $big =~ /(\d+)/ : ('?');
+	my ($ns) = defined $small ? $small =~ /(\d+)/ : ('?');
+	say "| $nb live leases: throughput within 10% of the $ns-lease case | "
+	  . (defined $r ? sprintf('%s vs %s pairs/s = %s', num(med('scale', $big, $scale_c, 'tps')), num(med('scale', $small, $scale_c, 'tps')), rx($r)) : 'n/a')
+	  . ' | ' . verdict(defined $r ? $r >= 0.90 : undef) . ' |';
+	say "| $nb live leases: a full sweep under 50 ms | "
+	  . (defined $sw ? sprintf('%s ms idle (%s ms max under load)', num($sw, 1), num($swmax, 1)) : 'n/a')
+	  . ' | ' . verdict(defined $sw ? $sw < 50 : undef) . ' |';
+	say '| under 400 bytes of shared memory per lease | '
+	  . (defined $per_lease ? sprintf('%s bytes', num($per_lease, 1)) : 'n/a')
+	  . ' | ' . verdict(defined $per_lease ? $per_lease < 400 : undef) . ' |';
+}
+{
+	my $p = med('handoff', 'single_lockable', 2, 'server_p99_us');
+	my $pm = med('handoff', 'single_lockable', 2, 'server_median_us');
+	my @relay = sort { $a <=> $b } keys %{ $vals{handoff}{relay_lockable} // {} };
+	my $extra = join('; ', map { sprintf('%d clients: median %s, p99 %s us', $_,
+		num(med('handoff', 'relay_lockable', $_, 'server_median_us'), 0), num(med('handoff', 'relay_lockable', $_, 'server_p99_us'), 0)) } @relay);
+	my $worst = $p;
+	for (@relay) { my $x = med('handoff', 'relay_lockable', $_, 'server_p99_us'); $worst = $x if defined $x && defined $worst && $x > $worst; }
+	say '| hot-name hand-off, release to next waiter: p99 under 2 ms, no polling interval | '
+	  . (defined $p ? sprintf('one waiter: median %s us, p99 %s us%s', num($pm, 0), num($p, 0), $extra ? "; $extra" : '') : 'n/a')
+	  . ' | ' . verdict(defined $worst ? $worst < 2000 : undef) . ' |';
+}
+say '';
+
+# ------------------------------------------------------------ every repetition
+
+say '<details><summary>Every repetition (pairs or requests per second)</summary>';
+say '';
+say '| section | test | clients | repetitions |';
+say '|---|---|---:|---|';
+for my $sec (qw(throughput contention scale))
+{
+	for my $test (sort keys %{ $vals{$sec} // {} })
+	{
+		for my $c (sort { $a <=> $b } keys %{ $vals{$sec}{$test} })
+		{
+			my @r = reps($sec, $test, $c, 'tps');
+			say "| $sec | $test | $c | " . join(', ', map { num($_) } @r) . ' |' if @r;
+		}
+	}
+}
+for my $test (sort keys %{ $vals{handoff} // {} })
+{
+	for my $c (sort { $a <=> $b } keys %{ $vals{handoff}{$test} })
+	{
+		my @m = reps('handoff', $test, $c, 'server_median_us');
+		my @p = reps('handoff', $test, $c, 'server_p99_us');
+		say "| handoff | $test | $c | median us " . join(', ', @m) . '; p99 us ' . join(', ', @p) . ' |';
+	}
+}
+say '';
+say '</details>';
+
+print $out;

@@ -1,0 +1,507 @@
+#!/usr/bin/env bash
+# The lockable benchmark suite: lockable against PostgreSQL advisory locks,
+# a do-it-yourself lease table and Redis, under contention and at scale.
+#
+#   bench/run.sh                  full suite (about 20 minutes)
+#   BENCH_QUICK=1 bench/run.sh    quick pass for development (about 4 minutes)
+#
+# Not part of scripts/test.sh.  What it does, in order:
+#  1. installs what is missing from Debian's packages (apt-get, as
+#     scripts/lib.sh does), and in the full suite waits (up to
+#     BENCH_LOAD_WAIT s) for the machine's 1-minute load to drop below
+#     BENCH_MAX_LOAD;
+#  2. builds lockable from the committed HEAD (or the working tree, see
+#     BENCH_SOURCE) in a scratch directory and installs it into a private,
+#     relocated copy of the PostgreSQL installation there: the system's
+#     installation is neither used nor touched, so other people's
+#     `make install` cannot change the code under test mid-run;
+#  3. starts its own PostgreSQL (initdb in the scratch directory, as the
+#     postgres OS user when run as root) and Redis, both on 127.0.0.1 only;
+#  4. runs every configuration BENCH_REPS times, interleaved (rep 1 of
+#     everything, then rep 2, ...), with pgbench -M prepared over TCP;
+#  5. writes everything to BENCH_OUT: raw outputs, results.tsv (every
+#     figure of every repetition), info.tsv (machine, versions, settings)
+#     and results.md (the tables for BENCHMARKS.md, medians of the reps).
+#
+# Environment (defaults in brackets; quick mode's in braces):
+#   BENCH_SECONDS      seconds per pgbench/redis run [10] {2}
+#   BENCH_CLIENTS      client counts [1 8 32] {1 8}
+#   BENCH_REPS         repetitions of every configuration, >= 2 [2]
+#   BENCH_SECTIONS     any of: throughput contention handoff scale shmem
+#                      [all of them]
+#   BENCH_SOURCE       head: build `git archive HEAD` [default];
+#                      worktree: build the working tree, edits included;
+#                      installed: use the system's installation as it is
+#   BENCH_HANDOFF_N    hand-off iterations per rep, single waiter [1000] {300}
+#   BENCH_SCALE_SIZES  live leases for the scale runs [1000 100000 1000000]
+#   BENCH_MAX_LEASES   lockable.max_leases of the server [1100000]
+#   BENCH_MAX_LOAD     wait until the 1-minute load is below this [0.5] {off}
+#   BENCH_LOAD_WAIT    give up waiting after this many seconds [1200]
+#   BENCH_OUT          output directory [bench/out/YYYYmmdd-HHMMSS]
+#   BENCH_KEEP=1       keep the scratch directory (data dir, logs)
+#   LOCKABLE_SKIP_APT=1  do not check/install Debian packages
+#   PG_CONFIG          [/usr/lib/postgresql/15/bin/pg_config]
+set -euo pipefail
+
+# shellcheck source=bench/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then
+	SECONDS_PER_RUN=${BENCH_SECONDS:-2}
+	CLIENTS=${BENCH_CLIENTS:-1 8}
+	HANDOFF_N=${BENCH_HANDOFF_N:-300}
+	MAX_LOAD=${BENCH_MAX_LOAD:-}
+else
+	SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+	CLIENTS=${BENCH_CLIENTS:-1 8 32}
+	HANDOFF_N=${BENCH_HANDOFF_N:-1000}
+	MAX_LOAD=${BENCH_MAX_LOAD:-0.5}
+fi
+REPS=${BENCH_REPS:-2}
+SECTIONS=${BENCH_SECTIONS:-throughput contention handoff scale shmem}
+SOURCE=${BENCH_SOURCE:-head}
+SCALE_SIZES=${BENCH_SCALE_SIZES:-1000 100000 1000000}
+MAX_LEASES=${BENCH_MAX_LEASES:-1100000}
+LOAD_WAIT=${BENCH_LOAD_WAIT:-1200}
+OUT=${BENCH_OUT:-$BENCH_DIR/out/$(date +%Y%m%d-%H%M%S)}
+
+[ "$REPS" -ge 2 ] 2>/dev/null || lk_die "BENCH_REPS must be a number >= 2 (every figure is a median of at least two runs)"
+case $SOURCE in head | worktree | installed) ;; *) lk_die "BENCH_SOURCE must be head, worktree or installed" ;; esac
+for s in $SECTIONS; do
+	case $s in throughput | contention | handoff | scale | shmem) ;; *) lk_die "unknown section '$s' in BENCH_SECTIONS" ;; esac
+done
+for s in $SCALE_SIZES; do
+	[ "$s" -lt "$MAX_LEASES" ] 2>/dev/null || lk_die "scale size $s must be below BENCH_MAX_LEASES ($MAX_LEASES)"
+done
+
+has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+
+WORK=
+PG_STARTED=0
+REDIS_PID=
+REDIS_PORT=
+on_exit() {
+	local rc=$?
+	set +e
+	if [ -n "$REDIS_PID" ]; then
+		redis-cli -h 127.0.0.1 -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || kill "$REDIS_PID" 2>/dev/null
+		wait "$REDIS_PID" 2>/dev/null
+	fi
+	[ "$PG_STARTED" = 1 ] && server_stop
+	[ -n "$WORK" ] && [ -f "$WORK/postgresql.log" ] && cp "$WORK/postgresql.log" "$OUT/postgresql.log"
+	if [ -n "$WORK" ]; then
+		if [ "$rc" -ne 0 ] || [ "${BENCH_KEEP:-0}" = 1 ]; then
+			echo "scratch directory kept: $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	[ "$rc" -ne 0 ] && echo "bench/run.sh failed (exit status $rc); outputs so far in $OUT" >&2
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT TERM
+
+# ------------------------------------------------------------ utilities
+
+load1() { cut -d' ' -f1 /proc/loadavg; }
+
+info() { printf '%s\t%s\n' "$1" "$2" >>"$OUT/info.tsv"; }
+
+# result SECTION TEST CLIENTS REP METRIC VALUE
+result() {
+	printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$OUT/results.tsv"
+}
+
+threads_for() { if [ "$1" -lt "$NPROC" ]; then echo "$1"; else echo "$NPROC"; fi; }
+
+# ------------------------------------------------------------ setup
+
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd -P)
+: >"$OUT/results.tsv"
+: >"$OUT/info.tsv"
+lk_say "writing to $OUT"
+
+lk_install_deps
+lk_check_pg_config
+BINDIR=$("$PG_CONFIG" --bindir)
+
+waited=0
+if [ -n "$MAX_LOAD" ]; then
+	while awk -v l="$(load1)" -v m="$MAX_LOAD" 'BEGIN { exit !(l >= m) }'; do
+		if [ "$waited" -ge "$LOAD_WAIT" ]; then
+			lk_warn "1-minute load still $(load1) after ${waited}s (wanted < $MAX_LOAD): running anyway (recorded in info.tsv)"
+			break
+		fi
+		lk_say "1-minute load $(load1) >= $MAX_LOAD: waiting (${waited}s of ${LOAD_WAIT}s)"
+		sleep 30
+		waited=$((waited + 30))
+	done
+fi
+
+WORK=$(lk_mktemp_dir lockable-bench)
+chmod 755 "$WORK"
+lk_say "scratch directory $WORK"
+
+bench_code "$WORK" "$SOURCE"
+lk_say "code under test: $SRC_DESC"
+
+gcc -O2 -Wall -I"$("$PG_CONFIG" --includedir)" -o "$WORK/handoff" "$BENCH_DIR/handoff.c" \
+	-L"$("$PG_CONFIG" --libdir)" -lpq
+
+# ------------------------------------------------------------ PostgreSQL
+
+BENCH_PORT=$(free_port 54710)
+DATA=$WORK/data
+PGLOG=$WORK/postgresql.log
+lk_prepare_for_server_user "$WORK"
+bench_initdb "$DATA" "$BENCH_PORT" "$MAX_LEASES" "$WORK"
+
+server_start() {
+	pg_start "$DATA" "$PGLOG" "$@"
+	PG_STARTED=1
+}
+server_stop() {
+	pg_stop "$DATA"
+	PG_STARTED=0
+}
+
+server_start
+BENCH_DB=postgres q "CREATE DATABASE bench"
+q "CREATE EXTENSION lockable"
+[ "$SOURCE" = installed ] || bench_check_libdir
+q "CREATE TABLE lease_logged (name text PRIMARY KEY, token bigint NOT NULL, expires_at timestamptz NOT NULL)"
+q "CREATE UNLOGGED TABLE lease_unlogged (name text PRIMARY KEY, token bigint NOT NULL, expires_at timestamptz NOT NULL)"
+HAS_SWEEP_MS=$(q "SELECT count(*) FROM pg_attribute WHERE attrelid = 'lockable_stats'::regclass AND attname = 'last_sweep_ms'")
+
+# ------------------------------------------------------------ Redis
+
+start_redis() {
+	REDIS_PORT=$(free_port 56710)
+	mkdir -p "$WORK/redis"
+	[ "$LK_IS_ROOT" -eq 1 ] && chown postgres: "$WORK/redis"
+	# no persistence: the lease lives in memory only, as lockable's do
+	lk_as_server_user redis-server --bind 127.0.0.1 --port "$REDIS_PORT" \
+		--save '' --appendonly no --dir "$WORK/redis" \
+		--logfile "$WORK/redis/redis.log" --daemonize no &
+	REDIS_PID=$!
+	for _ in $(seq 100); do
+		[ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ] && return 0
+		sleep 0.1
+	done
+	lk_die "redis-server did not start (see $WORK/redis/redis.log)"
+}
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+
+# ------------------------------------------------------------ machine
+
+info date "$(date -u '+%Y-%m-%d %H:%M UTC')"
+info command "$( [ "$QUICK" = 1 ] && printf 'BENCH_QUICK=1 ')bench/run.sh"
+info settings "BENCH_SECONDS=$SECONDS_PER_RUN BENCH_CLIENTS='$CLIENTS' BENCH_REPS=$REPS BENCH_HANDOFF_N=$HANDOFF_N BENCH_SCALE_SIZES='$SCALE_SIZES' BENCH_MAX_LEASES=$MAX_LEASES BENCH_SOURCE=$SOURCE BENCH_SECTIONS='$SECTIONS'"
+info code "$SRC_DESC"
+info cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $NPROC cores (nproc)"
+info memory "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+info kernel "$(uname -sr)"
+info os "$(. /etc/os-release && echo "$PRETTY_NAME")"
+info postgresql "$(q 'SELECT version()')"
+info pgbench "$("$BINDIR/pgbench" --version)"
+info redis "$(redis-server --version | sed 's/ sha=.*//')"
+info disk "data directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }') ($(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || echo '?'))"
+info server_settings "$(q "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'wal_level', 'max_connections', 'lockable.max_leases', 'lockable.worker_naptime', 'lockable.default_ttl', 'huge_pages', 'autovacuum', 'max_wal_size', 'full_page_writes')")"
+info load_at_start "$(cut -d' ' -f1-3 /proc/loadavg)"
+[ -n "$MAX_LOAD" ] && info load_wait "waited ${waited:-0}s for the 1-minute load to drop below $MAX_LOAD"
+
+# ------------------------------------------------------------ pgbench
+
+# pgbench_run NAME SCRIPT CLIENTS REP [SECONDS]: one pgbench run; prints
+# "tps lat_avg_ms lat_max_ms" and keeps the raw output.
+pgbench_run() {
+	local name=$1 script=$2 c=$3 rep=$4 secs=${5:-$SECONDS_PER_RUN}
+	local j raw logp tps lat max
+	j=$(threads_for "$c")
+	raw=$OUT/raw/$name.c$c.r$rep.txt
+	logp=$WORK/pgblog/$name.c$c.r$rep
+	mkdir -p "$OUT/raw" "$WORK/pgblog"
+	rm -f "$logp".*
+	echo "# load $(cut -d' ' -f1-3 /proc/loadavg) at start" >"$raw"
+	(cd "$WORK/pgblog" && "$BINDIR/pgbench" -n -M prepared -c "$c" -j "$j" -T "$secs" \
+		-h 127.0.0.1 -p "$BENCH_PORT" -U postgres \
+		--log --aggregate-interval=1 --log-prefix="$logp" \
+		-f "$BENCH_DIR/$script" bench) >>"$raw" 2>&1 || {
+		tail -20 "$raw" >&2
+		lk_die "pgbench $script -c $c failed (log: $PGLOG)"
+	}
+	grep -q 'aborted' "$raw" && {
+		tail -20 "$raw" >&2
+		lk_die "pgbench $script -c $c: clients aborted"
+	}
+	tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' "$raw")
+	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' "$raw")
+	# aggregate log lines: start n sum sum2 min max (microseconds)
+	max=$(cat "$logp".* 2>/dev/null | awk '$6 > m { m = $6 } END { printf "%.3f", m / 1000 }')
+	[ -n "$tps" ] || lk_die "no tps in $raw"
+	echo "$tps $lat $max"
+}
+
+# lockable's counters, "acquired refused waited"
+lockable_counters() { q "SELECT acquired || ' ' || refused || ' ' || waited FROM lockable_stats"; }
+
+prepare_lease_table() {
+	q "TRUNCATE $1"
+	q "VACUUM ANALYZE $1"
+	q "CHECKPOINT"
+}
+
+# ------------------------------------------------------------ redis-benchmark
+
+declare -A REDIS_N=()
+# redis_run NAME CLIENTS REP KEYSPACE CMD...: prints "rps avg_latency_ms"
+redis_run() {
+	local name=$1 c=$2 rep=$3 keyspace=$4
+	shift 4
+	local j raw n rps lat
+	j=$(threads_for "$c")
+	raw=$OUT/raw/$name.c$c.r$rep.txt
+	n=${REDIS_N[$name.$c]:-}
+	if [ -z "$n" ]; then
+		# calibrate: size the run to last about SECONDS_PER_RUN seconds
+		rps=$(redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$c" --threads "$j" -n 20000 \
+			-r "$keyspace" --csv "$@" | awk -F'","' 'NR == 2 { print $2 }')
+		n=$(awk -v r="$rps" -v s="$SECONDS_PER_RUN" 'BEGIN { printf "%d", r * s }')
+		[ "$n" -ge 1000 ] || n=1000
+		REDIS_N[$name.$c]=$n
+		rcli flushall >/dev/null
+	fi
+	echo "# load $(cut -d' ' -f1-3 /proc/loadavg) at start; -n $n" >"$raw"
+	redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -c "$c" --threads "$j" -n "$n" \
+		-r "$keyspace" --csv "$@" >>"$raw" 2>&1 || lk_die "redis-benchmark $name failed"
+	rps=$(awk -F'","' 'NR == 3 { print $2 }' "$raw")
+	lat=$(awk -F'","' 'NR == 3 { print $3 }' "$raw")
+	[ -n "$rps" ] || lk_die "no rps in $raw"
+	echo "$rps $lat"
+}
+
+# ------------------------------------------------------------ sections
+
+# The peers, all at the same client counts, in one interleaved sequence.
+TP_TESTS="floor floor_2stmt advisory_2stmt advisory_1stmt lockable_2stmt lockable_1stmt lockable_2stmt_concat lockable_heartbeat lease_logged lease_unlogged"
+
+section_throughput() {
+	local rep=$1 c t r tps lat max
+	for c in $CLIENTS; do
+		for t in $TP_TESTS; do
+			case $t in lease_*) prepare_lease_table "$t" ;; esac
+			r=$(pgbench_run "$t" "$t.sql" "$c" "$rep")
+			read -r tps lat max <<<"$r"
+			result throughput "$t" "$c" "$rep" tps "$tps"
+			result throughput "$t" "$c" "$rep" lat_ms "$lat"
+			result throughput "$t" "$c" "$rep" lat_max_ms "$max"
+			printf '  %-20s c=%-3s rep %s: %10.0f tps  %7.3f ms\n' "$t" "$c" "$rep" "$tps" "$lat"
+		done
+		# Redis: SET NX PX and DEL are measured as separate runs (a
+		# redis-benchmark run repeats one command); a client doing both
+		# in turn gets 1 / (1/set + 1/del) pairs per second.  EVAL does
+		# both on one key in one round trip.
+		local set del ev
+		rcli flushall >/dev/null
+		set=$(redis_run redis_set "$c" "$rep" 1000000000 SET 'lk:__rand_int__' tok NX PX 60000)
+		del=$(redis_run redis_del "$c" "$rep" 1000000000 DEL 'lk:__rand_int__')
+		ev=$(redis_run redis_eval "$c" "$rep" 1000000 EVALSHA "$REDIS_SHA" 1 'lk:__rand_int__' tok)
+		rcli flushall >/dev/null
+		result throughput redis_set "$c" "$rep" tps "${set% *}"
+		result throughput redis_set "$c" "$rep" lat_ms "${set#* }"
+		result throughput redis_del "$c" "$rep" tps "${del% *}"
+		result throughput redis_del "$c" "$rep" lat_ms "${del#* }"
+		result throughput redis_2cmd "$c" "$rep" tps \
+			"$(awk -v a="${set% *}" -v b="${del% *}" 'BEGIN { printf "%.1f", 1 / (1 / a + 1 / b) }')"
+		result throughput redis_2cmd "$c" "$rep" lat_ms \
+			"$(awk -v a="${set#* }" -v b="${del#* }" 'BEGIN { printf "%.3f", a + b }')"
+		result throughput redis_eval "$c" "$rep" tps "${ev% *}"
+		result throughput redis_eval "$c" "$rep" lat_ms "${ev#* }"
+		printf '  %-20s c=%-3s rep %s: %10.0f / %.0f / %.0f rps (SET NX PX / DEL / EVALSHA)\n' \
+			redis "$c" "$rep" "${set% *}" "${del% *}" "${ev% *}"
+	done
+}
+
+section_contention() {
+	local rep=$1 c t r tps lat max before after
+	for c in $CLIENTS; do
+		[ "$c" -ge 2 ] || continue
+		for t in hot_advisory_try hot_lockable_try hot_advisory_wait hot_lockable_wait; do
+			before=$(lockable_counters)
+			r=$(pgbench_run "$t" "$t.sql" "$c" "$rep")
+			after=$(lockable_counters)
+			read -r tps lat max <<<"$r"
+			result contention "$t" "$c" "$rep" tps "$tps"
+			result contention "$t" "$c" "$rep" lat_ms "$lat"
+			result contention "$t" "$c" "$rep" lat_max_ms "$max"
+			case $t in
+			hot_lockable_*)
+				result contention "$t" "$c" "$rep" grants_per_s \
+					"$(awk -v b="${before%% *}" -v a="${after%% *}" -v s="$SECONDS_PER_RUN" 'BEGIN { printf "%.1f", (a - b) / s }')"
+				;;
+			esac
+			printf '  %-20s c=%-3s rep %s: %10.0f tps  %7.3f ms\n' "$t" "$c" "$rep" "$tps" "$lat"
+		done
+	done
+}
+
+# handoff_result TEST CLIENTS REP LINE: record the key=value pairs of a
+# handoff line as metrics.
+handoff_result() {
+	local t=$1 c=$2 rep=$3 line=$4 kv
+	# shellcheck disable=SC2086 # split the line into its key=value words
+	for kv in $line; do
+		case ${kv%%=*} in kind | mode | clients) continue ;; esac
+		result handoff "$t" "$c" "$rep" "${kv%%=*}" "${kv#*=}"
+	done
+}
+
+section_handoff() {
+	local rep=$1 k line c conn="host=127.0.0.1 port=$BENCH_PORT user=postgres dbname=bench"
+	mkdir -p "$OUT/raw"
+	for k in advisory lockable; do
+		line=$("$WORK/handoff" -d "$conn" -k "$k" -m single -n "$HANDOFF_N" -o "$OUT/raw/handoff_single_$k.r$rep.tsv")
+		echo "$line" >"$OUT/raw/handoff_single_$k.r$rep.txt"
+		handoff_result "single_$k" 2 "$rep" "$line"
+		echo "  handoff single $k rep $rep: $line" | cut -c1-160
+	done
+	for c in $CLIENTS; do
+		[ "$c" -ge 2 ] || continue
+		for k in advisory lockable; do
+			line=$("$WORK/handoff" -d "$conn" -k "$k" -m relay -c "$c" -T "$SECONDS_PER_RUN" -o "$OUT/raw/handoff_relay_$k.c$c.r$rep.tsv")
+			echo "$line" >"$OUT/raw/handoff_relay_$k.c$c.r$rep.txt"
+			handoff_result "relay_$k" "$c" "$rep" "$line"
+			echo "  handoff relay c=$c $k rep $rep: $line" | cut -c1-160
+		done
+	done
+}
+
+# sweep_ms: the worker's last sweep, or nothing if this build cannot say
+sweep_ms() {
+	[ "$HAS_SWEEP_MS" = 1 ] && q "SELECT round(last_sweep_ms::numeric, 3) FROM lockable_stats"
+	return 0
+}
+
+FILLED=0
+fill_to() {
+	local n=$1 got
+	if [ "$n" -gt "$FILLED" ]; then
+		got=$(q "SELECT count(lockable_acquire('fill:' || g, ttl => '1 hour')) FROM generate_series($((FILLED + 1)), $n) g")
+		[ "$got" -eq $((n - FILLED)) ] || lk_die "filling leases $((FILLED + 1))..$n: got $got"
+	elif [ "$n" -lt "$FILLED" ]; then
+		q "SELECT count(*) FILTER (WHERE lockable_force_release('fill:' || g)) FROM generate_series($((n + 1)), $FILLED) g" >/dev/null
+	fi
+	FILLED=$n
+}
+
+# scale_run TEST LIVE REP: the acquire + release pgbench at 8 clients with
+# the leases already in place, sampling the worker's sweep time meanwhile.
+scale_run() {
+	local test=$1 live=$2 rep=$3 c=8 r tps lat max samples s sampler
+	samples=$OUT/raw/scale_sweep.$test.r$rep.txt
+	: >"$samples"
+	# the worker's last sweep, once a second during the run
+	(while sleep 1; do sweep_ms >>"$samples" 2>/dev/null || break; done) &
+	sampler=$!
+	r=$(pgbench_run "scale_$test" lockable_2stmt.sql "$c" "$rep")
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null || true
+	read -r tps lat max <<<"$r"
+	result scale "$test" "$c" "$rep" live_leases "$live"
+	result scale "$test" "$c" "$rep" tps "$tps"
+	result scale "$test" "$c" "$rep" lat_ms "$lat"
+	result scale "$test" "$c" "$rep" lat_max_ms "$max"
+	s=
+	if [ "$HAS_SWEEP_MS" = 1 ] && [ -s "$samples" ]; then
+		s=$(sort -n "$samples" | awk '{ v[NR] = $1 } END { printf "%s %s", v[int((NR + 1) / 2)], v[NR] }')
+		result scale "$test" "$c" "$rep" sweep_ms_load_median "${s% *}"
+		result scale "$test" "$c" "$rep" sweep_ms_load_max "${s#* }"
+		s="${s% *} (median under load)"
+	fi
+	printf '  scale %-18s %8s live leases c=%s rep %s: %10.0f tps  %7.3f ms (max %s ms)  sweep %s ms\n' \
+		"$test" "$live" "$c" "$rep" "$tps" "$lat" "$max" "${s:-n/a}"
+}
+
+# sweep_idle TEST REP: three sweeps with nothing else running
+sweep_idle() {
+	local test=$1 rep=$2 samples=$OUT/raw/scale_sweep.$1.r$2.idle.txt
+	[ "$HAS_SWEEP_MS" = 1 ] || return 0
+	: >"$samples"
+	for _ in 1 2 3; do
+		sleep 1.2
+		sweep_ms >>"$samples"
+	done
+	result scale "$test" 8 "$rep" sweep_ms_idle "$(sort -n "$samples" | awk '{ v[NR] = $1 } END { printf "%s", v[2] }')"
+}
+
+section_scale() {
+	local rep=$1 n live
+	for n in $SCALE_SIZES; do
+		fill_to "$n"
+		live=$(q "SELECT leases FROM lockable_stats")
+		sleep 2 # let the worker sweep the new size at least once
+		sweep_idle "n$n" "$rep"
+		scale_run "n$n" "$live" "$rep"
+	done
+	# Diagnostic: the largest size again with the worker not sweeping during
+	# the run (naptime 1 h), to separate the sweep's stalls from the cost
+	# of looking names up in a large table.
+	q "ALTER SYSTEM SET lockable.worker_naptime = '1h'"
+	q "SELECT pg_reload_conf()" >/dev/null
+	sleep 2 # the worker sweeps once more as it reloads, then sleeps
+	scale_run "n${n}_nosweep" "$live" "$rep"
+	q "ALTER SYSTEM RESET lockable.worker_naptime"
+	q "SELECT pg_reload_conf()" >/dev/null
+	fill_to 0
+}
+
+# Shared memory per lease: the server's allocations with lockable.max_leases
+# at two sizes (the hash table is preallocated in full at start).
+section_shmem() {
+	local n total lk
+	server_stop
+	for n in 1000 100000 "$MAX_LEASES"; do
+		server_start "-c lockable.max_leases=$n"
+		total=$(q "SELECT sum(allocated_size) FROM pg_shmem_allocations WHERE name IS NOT NULL")
+		lk=$(q "SELECT coalesce(sum(allocated_size), 0) FROM pg_shmem_allocations WHERE name LIKE 'lockable%'")
+		result shmem "max_leases_$n" 0 1 total_bytes "$total"
+		result shmem "max_leases_$n" 0 1 named_lockable_bytes "$lk"
+		result shmem "max_leases_$n" 0 1 shared_memory_size "$(q "SHOW shared_memory_size")"
+		q "SELECT name, allocated_size FROM pg_shmem_allocations WHERE name IS NOT NULL ORDER BY allocated_size DESC LIMIT 12" \
+			>"$OUT/raw/shmem.max_leases_$n.txt"
+		server_stop
+		printf '  shmem with max_leases=%-8s %12s bytes allocated\n' "$n" "$total"
+	done
+	server_start
+}
+
+# ------------------------------------------------------------ run
+
+if has_section throughput; then
+	start_redis
+	REDIS_SHA=$(rcli script load "local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', 60000) if ok then return redis.call('DEL', KEYS[1]) end return 0")
+fi
+
+for rep in $(seq "$REPS"); do
+	for s in throughput contention handoff scale; do
+		has_section "$s" || continue
+		lk_say "$s, repetition $rep of $REPS"
+		"section_$s" "$rep"
+	done
+done
+if has_section shmem; then
+	lk_say "shared memory per lease"
+	section_shmem
+fi
+
+info load_at_end "$(cut -d' ' -f1-3 /proc/loadavg)"
+cp "$PGLOG" "$OUT/postgresql.log" 2>/dev/null || true
+grep -E 'PANIC|FATAL|ERROR' "$PGLOG" >"$OUT/server_errors.txt" || true
+
+perl "$BENCH_DIR/report.pl" "$OUT" >"$OUT/results.md"
+lk_say "results: $OUT/results.md"
+cat "$OUT/results.md"
