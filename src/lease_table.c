@@ -101,6 +101,47 @@ partition_stats(uint32 hashcode)
 	return &lockable_shared->stats[hashcode % LOCKABLE_NUM_PARTITIONS].c;
 }
 
+static inline LockablePartition *
+partition_of(uint32 hashcode)
+{
+	return &lockable_shared->parts[hashcode % LOCKABLE_NUM_PARTITIONS];
+}
+
+static inline dlist_head *
+wheel_slot(LockablePartition *part, LockableTime deadline)
+{
+	return &part->wheel[(deadline / LOCKABLE_WHEEL_TICK) % LOCKABLE_WHEEL_SLOTS];
+}
+
+/* Give a lease a new deadline, moving it to the matching wheel slot */
+static void
+set_deadline_locked(Lease *lease, LockableTime deadline)
+{
+	LockablePartition *part = partition_of(lease->hashcode);
+	dlist_head *from = wheel_slot(part, lease->deadline);
+	dlist_head *to = wheel_slot(part, deadline);
+
+	lease->deadline = deadline;
+	if (from != to)
+	{
+		dlist_delete(&lease->wheel_node);
+		dlist_push_tail(to, &lease->wheel_node);
+	}
+}
+
+/* Set up a new hash entry, holderless, on the wheel at deadline */
+static void
+init_entry_locked(Lease *lease, uint32 hashcode, LockableTime deadline)
+{
+	lease->hashcode = hashcode;
+	lease->keepalive = false;
+	lease->wait_head = lease->wait_tail = -1;
+	lease->nwaiters = 0;
+	lease->deadline = deadline;
+	dlist_push_tail(wheel_slot(partition_of(hashcode), deadline),
+					&lease->wheel_node);
+}
+
 /* Hash only the bytes of the name that are used */
 static uint32
 lease_key_hash(const void *key, Size keysize)
@@ -177,6 +218,16 @@ lockable_table_startup(void)
 		s->worker_pid = 0;
 		s->stats_reset = GetCurrentTimestamp();
 		s->nbackends = MaxBackends;
+		for (int p = 0; p < LOCKABLE_NUM_PARTITIONS; p++)
+		{
+			LockablePartition *part = &s->parts[p];
+
+			for (int i = 0; i < LOCKABLE_WHEEL_SLOTS; i++)
+				dlist_init(&part->wheel[i]);
+			dlist_init(&part->keepalive);
+			/* nothing is due yet: start sweeping from now */
+			part->swept_tick = lockable_clock_now() / LOCKABLE_WHEEL_TICK - 1;
+		}
 		for (int i = 0; i < MaxBackends; i++)
 		{
 			LockableBackend *b = &s->backends[i];
@@ -309,9 +360,14 @@ static uint64
 grant_locked(Lease *lease, int64 ttl, Oid roleid, int pid, int slot,
 			 uint64 session, bool keepalive, LockableTime now)
 {
+	if (lease->keepalive)
+		dlist_delete(&lease->keepalive_node);
+	if (keepalive)
+		dlist_push_tail(&partition_of(lease->hashcode)->keepalive,
+						&lease->keepalive_node);
 	lease->token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
 	lease->acquired = now;
-	lease->deadline = now + ttl;
+	set_deadline_locked(lease, now + ttl);
 	lease->ttl = ttl;
 	lease->owner = roleid;
 	lease->pid = pid;
@@ -360,6 +416,9 @@ end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		handoff_locked(lease, now, wl);
 		return true;
 	}
+	dlist_delete(&lease->wheel_node);
+	if (lease->keepalive)
+		dlist_delete(&lease->keepalive_node);
 	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
 								HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
@@ -466,9 +525,7 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 							   lockable_max_leases),
 					 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
 		}
-		lease->hashcode = req->hashcode;
-		lease->wait_head = lease->wait_tail = -1;
-		lease->nwaiters = 0;
+		init_entry_locked(lease, req->hashcode, now + req->ttl);
 		*token = grant_locked(lease, req->ttl, req->roleid, MyProcPid,
 							  lockable_my_slot(),
 							  req->keepalive ? lockable_my_session() : 0,
@@ -676,7 +733,7 @@ lockable_lease_heartbeat(LeaseRequest *req, uint64 token, int64 ttl,
 	{
 		if (ttl > 0)
 			lease->ttl = ttl;
-		lease->deadline = now + lease->ttl;
+		set_deadline_locked(lease, now + lease->ttl);
 		lease->renewals++;
 		stats->heartbeats++;
 		result = LEASE_OP_DONE;
@@ -810,8 +867,7 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 	if (lease == NULL || found)
 		return lease != NULL;
 	pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
-	lease->hashcode = hashcode;
-	lease->keepalive = false;
+	init_entry_locked(lease, hashcode, deadline);
 	lease->capped = false;
 	lease->pid = 0;
 	lease->owner = owner;
@@ -819,11 +875,8 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 	lease->holder_session = 0;
 	lease->token = token;
 	lease->acquired = acquired;
-	lease->deadline = deadline;
 	lease->ttl = ttl;
 	lease->renewals = renewals;
-	lease->wait_head = lease->wait_tail = -1;
-	lease->nwaiters = 0;
 	return true;
 }
 
@@ -908,24 +961,92 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 }
 
 /*
+ * Sweep one partition: end the leases whose deadline has passed (from the
+ * wheel slots of the ticks that have passed since the last sweep) and the
+ * keepalive leases of sessions that are gone; renew live keepalive leases
+ * past half their ttl.  Lowers *next_due to the next renewal due.
+ */
+static void
+sweep_partition(int p, int64 max_hold, LockableTime *next_due,
+				List **capped, LockableWakeList *wl)
+{
+	LockablePartition *part = &lockable_shared->parts[p];
+	LockableCounters *stats = &lockable_shared->stats[p].c;
+	LockableBackend *backends = lockable_shared->backends;
+	dlist_mutable_iter iter;
+	LockableTime now;
+	int64		now_tick;
+
+	now = lockable_clock_now();
+	now_tick = now / LOCKABLE_WHEEL_TICK;
+
+	/* ticks before now_tick are over; visit each slot at most once */
+	for (int64 tick = Max(part->swept_tick + 1, now_tick - LOCKABLE_WHEEL_SLOTS);
+		 tick < now_tick; tick++)
+	{
+		dlist_foreach_modify(iter, &part->wheel[tick % LOCKABLE_WHEEL_SLOTS])
+		{
+			Lease	   *lease = dlist_container(Lease, wheel_node, iter.cur);
+
+			/* leases due in a later turn of the wheel stay */
+			if (lease->deadline <= now)
+			{
+				stats->expired++;
+				end_locked(lease, now, wl);
+			}
+		}
+	}
+	part->swept_tick = Max(part->swept_tick, now_tick - 1);
+
+	dlist_foreach_modify(iter, &part->keepalive)
+	{
+		Lease	   *lease = dlist_container(Lease, keepalive_node, iter.cur);
+		LockableTime renew_at;
+
+		if (pg_atomic_read_u64(&backends[lease->holder_slot].session) != lease->holder_session)
+		{
+			stats->session_ended++;
+			end_locked(lease, now, wl);
+			continue;			/* a keepalive waiter's lease comes round again */
+		}
+		if (lease->deadline <= now)
+		{
+			stats->expired++;
+			end_locked(lease, now, wl);
+			continue;
+		}
+		if (lease->capped)
+			continue;
+		if (max_hold > 0 && now - lease->acquired >= max_hold)
+		{
+			lease->capped = true;
+			*capped = lappend(*capped, pnstrdup(lease->key.name, lease->key.len));
+			continue;
+		}
+		renew_at = lease->deadline - lease->ttl / 2;
+		if (renew_at <= now)
+		{
+			set_deadline_locked(lease, now + lease->ttl);
+			lease->renewals++;
+			stats->renewals++;
+			renew_at = lease->deadline - lease->ttl / 2;
+		}
+		*next_due = Min(*next_due, renew_at);
+	}
+}
+
+/*
  * lockable_lease_sweep
- *		The worker's pass over the whole table: end expired leases and the
- *		keepalive leases of sessions that are gone, renew live keepalive
- *		leases that are past half their ttl.  Sets *next_due to when the
- *		next keepalive renewal is due (LOCKABLE_FOREVER if none).
- *
- * Holds every partition lock for the scan, which touches memory only;
- * wake-ups and log messages come after.
+ *		The worker's pass over the partitions, one partition lock at a time:
+ *		see sweep_partition.  Its cost grows with the leases due, not with
+ *		the leases held.  Sets *next_due to when the next keepalive renewal
+ *		is due (LOCKABLE_FOREVER if none).  Wake-ups and log messages come
+ *		after the partition lock is released.
  */
 void
 lockable_lease_sweep(LockableTime *next_due)
 {
-	LockableBackend *backends = lockable_shared->backends;
 	int64		max_hold = (int64) lockable_max_hold * USECS_PER_SEC;
-	HASH_SEQ_STATUS scan;
-	LockableWakeList wl;
-	LockableTime now;
-	Lease	   *lease;
 	List	   *capped = NIL;
 	ListCell   *lc;
 
@@ -933,51 +1054,18 @@ lockable_lease_sweep(LockableTime *next_due)
 	if (pg_atomic_read_u32(&lockable_shared->nleases) == 0)
 		return;
 
-	wake_init(&wl);
-	lock_all_partitions(LW_EXCLUSIVE);
-	now = lockable_clock_now();
-	hash_seq_init(&scan, lease_htab);
-	while ((lease = hash_seq_search(&scan)) != NULL)
+	for (int p = 0; p < LOCKABLE_NUM_PARTITIONS; p++)
 	{
-		LockableCounters *stats = partition_stats(lease->hashcode);
-		LockableTime renew_at;
+		LWLock	   *lock = &lockable_shared->locks[p].lock;
+		LockableWakeList wl;
 
-		if (lease->keepalive &&
-			pg_atomic_read_u64(&backends[lease->holder_slot].session) != lease->holder_session)
-		{
-			stats->session_ended++;
-			if (!end_locked(lease, now, &wl))
-				continue;
-		}
-		else if (lease->deadline <= now)
-		{
-			stats->expired++;
-			if (!end_locked(lease, now, &wl))
-				continue;
-		}
-		if (!lease->keepalive || lease->capped)
-			continue;
-
-		if (max_hold > 0 && now - lease->acquired >= max_hold)
-		{
-			lease->capped = true;
-			capped = lappend(capped, pnstrdup(lease->key.name, lease->key.len));
-			continue;
-		}
-		renew_at = lease->deadline - lease->ttl / 2;
-		if (renew_at <= now)
-		{
-			lease->deadline = now + lease->ttl;
-			lease->renewals++;
-			stats->renewals++;
-			renew_at = lease->deadline - lease->ttl / 2;
-		}
-		if (renew_at < *next_due)
-			*next_due = renew_at;
+		wake_init(&wl);
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		sweep_partition(p, max_hold, next_due, &capped, &wl);
+		LWLockRelease(lock);
+		wake_send(&wl);
 	}
-	unlock_all_partitions();
 
-	wake_send(&wl);
 	foreach(lc, capped)
 		ereport(WARNING,
 				(errmsg("lockable: keepalive of lease \"%s\" stopped after lockable.max_hold",

@@ -16,11 +16,13 @@
  *	  partition's LWLock protects: the hash entry (insert, delete, every
  *	  field), the lease's wait queue, and the queue fields (next, state,
  *	  granted_token, ttl, roleid, pid, keepalive) of every backend slot
- *	  queued on that lease, and the partition's statistics counters.
+ *	  queued on that lease, the partition's timer wheel and keepalive list
+ *	  (LockablePartition), and the partition's statistics counters.
  *	  Reading takes the lock shared, anything else exclusive.
  *
- * 2. A backend holds at most one partition lock at a time.  Only
- *	  whole-table scans (the worker's sweep, the lockable_leases view, the
+ * 2. A backend holds at most one partition lock at a time; so does the
+ *	  worker, which sweeps one partition after another.  Only whole-table
+ *	  scans (the lockable_leases view, the state file at shutdown, the
  *	  statistics) hold several, and they take them in ascending partition
  *	  order and release them all before doing anything else, as lock.c
  *	  does.  So there is no deadlock among partition locks.
@@ -33,7 +35,10 @@
  *	  released.
  *
  * 4. Mutual exclusion: a name has at most one hash entry, and an entry
- *	  always has exactly one holder.  An entry whose deadline has passed is
+ *	  always has exactly one holder.  Every entry is on its partition's
+ *	  timer wheel, in the slot of its deadline (so the worker finds the
+ *	  leases due without scanning the table), and a keepalive lease is also
+ *	  on its partition's keepalive list.  An entry whose deadline has passed is
  *	  expired: whoever finds it (acquire, heartbeat, release, the worker)
  *	  ends it under the partition lock before granting anything else.
  *
@@ -79,6 +84,7 @@
 #ifndef LOCKABLE_H
 #define LOCKABLE_H
 
+#include "lib/ilist.h"
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -95,6 +101,20 @@
 typedef int64 LockableTime;
 
 #define LOCKABLE_FOREVER	PG_INT64_MAX
+
+/*
+ * Timer wheel: a lease sits in slot (deadline / TICK) % SLOTS of its
+ * partition.  The sweep visits the slots of the ticks that have passed and
+ * ends the leases in them whose deadline has passed; leases due in a later
+ * turn of the wheel stay, and are looked at again one turn later.  4096
+ * slots of one second cover 68 minutes, more than the default
+ * lockable.max_ttl, so a lease is normally looked at once, when it is due.
+ * The wheels take 32 * 4096 * 16 bytes = 2 MB.  Expiry itself does not
+ * wait for the sweep (protocol rule 4), so a coarse tick only delays when
+ * an expired lease's memory is reused.
+ */
+#define LOCKABLE_WHEEL_SLOTS	4096
+#define LOCKABLE_WHEEL_TICK		USECS_PER_SEC
 
 /* Tokens are reserved durably in blocks of this many (see persist.c) */
 #define LOCKABLE_TOKEN_BLOCK	((uint64) 1 << 22)
@@ -124,6 +144,8 @@ typedef struct Lease
 	LockableTime deadline;		/* expires when the clock passes this */
 	int64		ttl;			/* length of one renewal, microseconds */
 	int64		renewals;		/* heartbeats and keepalive renewals */
+	dlist_node	wheel_node;		/* in the timer wheel slot of deadline */
+	dlist_node	keepalive_node; /* in the keepalive list, if keepalive */
 	int			wait_head;		/* first queued backend slot, or -1 */
 	int			wait_tail;		/* last queued backend slot, or -1 */
 	int			nwaiters;
@@ -174,6 +196,14 @@ typedef union LockablePartitionStats
 	char		pad[2 * PG_CACHE_LINE_SIZE];	/* no false sharing */
 } LockablePartitionStats;
 
+/* Per-partition structures for the worker, under the partition lock */
+typedef struct LockablePartition
+{
+	dlist_head	wheel[LOCKABLE_WHEEL_SLOTS];
+	dlist_head	keepalive;		/* the partition's keepalive leases */
+	int64		swept_tick;		/* wheel swept up to this tick */
+} LockablePartition;
+
 typedef struct LockableShared
 {
 	LWLockPadded *locks;		/* LOCKABLE_NUM_PARTITIONS partition locks */
@@ -191,6 +221,7 @@ typedef struct LockableShared
 	int64		last_sweep_usec;	/* duration of the worker's last sweep */
 	TimestampTz stats_reset;
 	LockablePartitionStats stats[LOCKABLE_NUM_PARTITIONS];
+	LockablePartition parts[LOCKABLE_NUM_PARTITIONS];
 	int			nbackends;
 	LockableBackend backends[FLEXIBLE_ARRAY_MEMBER];
 } LockableShared;
