@@ -141,7 +141,9 @@ REVOKE ALL ON FUNCTION lockable_stats_reset() FROM PUBLIC;
 -- the caller's transaction and in a subtransaction of it, so it cannot
 -- COMMIT or ROLLBACK (a procedure that does fails with 2D000), nor run
 -- VACUUM, CREATE INDEX CONCURRENTLY or anything else that refuses to run
--- in a transaction block.
+-- in a transaction block.  The lease is released when the command returns,
+-- before the caller's transaction commits: call it as a statement of its
+-- own, as a pg_cron job does, so that the gap is only the commit.
 CREATE FUNCTION lockable_run(name text, command text,
                              ttl interval DEFAULT NULL)
 RETURNS boolean
