@@ -22,6 +22,11 @@ TAP_TESTS = 1
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out
 
+# lockable-run (tools/lockable-run.c), a libpq client: PGXS builds one
+# PROGRAM or one MODULE_big per Makefile (both use OBJS), so it is built by
+# its own rule below and installed into bindir as a built "script".
+SCRIPTS_built = lockable-run
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -33,3 +38,18 @@ $(OBJS): $(srcdir)/src/lockable.h
 # Replace the installed library by rename (see scripts/install-shlib.sh), so
 # that installing over a running server does not crash it.
 INSTALL_SHLIB = $(INSTALL_SHLIB_ENV) $(srcdir)/scripts/install-shlib.sh $(INSTALL_SHLIB_OPTS) $(INSTALL_STRIP_FLAG)
+
+# lockable-run: only libc and libpq, no server headers.  After the PGXS
+# include, so that the default goal stays "all" (which builds it).
+lockable-run: $(srcdir)/tools/lockable-run.c
+	$(CC) $(CFLAGS) -I$(includedir) -o $@ $< $(LDFLAGS) $(libpq)
+
+# its manual page, next to PostgreSQL's own
+install: install-lockable-run-man
+uninstall: uninstall-lockable-run-man
+.PHONY: install-lockable-run-man uninstall-lockable-run-man
+install-lockable-run-man:
+	$(MKDIR_P) '$(DESTDIR)$(mandir)/man1'
+	$(INSTALL_DATA) $(srcdir)/tools/lockable-run.1 '$(DESTDIR)$(mandir)/man1/lockable-run.1'
+uninstall-lockable-run-man:
+	rm -f '$(DESTDIR)$(mandir)/man1/lockable-run.1'
