@@ -1,0 +1,444 @@
+# Copyright (c) 2026, the lockable authors
+#
+# lockable-run, the command-line tool (tools/lockable-run.c), against a
+# temporary server: it runs the command under a lease and returns its exit
+# status; it hands the command the lease's token; it refuses a busy lease
+# with the conflict exit code, or waits for it; it kills the command and
+# exits with the lost exit code when the lease is force-released or the
+# database goes away for longer than the ttl; it rides out a restart
+# shorter than the ttl; it forwards SIGTERM; it rejects bad options.
+#
+# The tool is found in PATH: `make installcheck` puts PostgreSQL's bindir,
+# where `make install` puts lockable-run, and the build directory first.
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use Time::HiRes qw(usleep time);
+
+my $node = PostgreSQL::Test::Cluster->new('lockable_run');
+$node->init;
+$node->append_conf(
+	'postgresql.conf', q{
+shared_preload_libraries = 'lockable'
+lockable.worker_naptime = 100ms
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
+
+my $dsn = $node->connstr('postgres');
+my $tempdir = PostgreSQL::Test::Utils::tempdir;
+
+# Commands run by the tool find the server here
+$ENV{LR_DSN} = $dsn;
+
+sub sql
+{
+	my ($query) = @_;
+	return $node->safe_psql('postgres', $query);
+}
+
+# Start lockable-run with @args in the background; returns a handle.
+sub start_tool
+{
+	my (@args) = @_;
+	my $run = { out => '', err => '', started => time() };
+	$run->{timer} =
+	  IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default);
+	$run->{h} = IPC::Run::start(
+		[ 'lockable-run', @args ],
+		'<' => \undef,
+		'>' => \$run->{out},
+		'2>' => \$run->{err},
+		$run->{timer});
+	return $run;
+}
+
+# Wait for it to exit.  Returns its exit status, "signal N" if it was
+# killed, or "timeout" (after killing it).
+sub finish_tool
+{
+	my ($run) = @_;
+	my $ok = eval { $run->{h}->finish; 1 };
+	$run->{elapsed} = time() - $run->{started};
+	if (!$ok)
+	{
+		diag("lockable-run did not finish: $@\nstderr: $run->{err}");
+		$run->{h}->kill_kill;
+		return 'timeout';
+	}
+	my $status = $run->{h}->full_result(0);
+	return 'signal ' . ($status & 127) if $status & 127;
+	return $status >> 8;
+}
+
+# Run lockable-run to the end; returns (status, stdout, stderr, seconds).
+sub run_tool
+{
+	my $run = start_tool(@_);
+	my $rc = finish_tool($run);
+	return ($rc, $run->{out}, $run->{err}, $run->{elapsed});
+}
+
+# Wait until the running tool's command has printed something matching $re
+sub wait_output
+{
+	my ($run, $re) = @_;
+	while ($run->{out} !~ $re)
+	{
+		last unless eval { $run->{h}->pump; 1 };
+	}
+	return $run->{out} =~ $re;
+}
+
+sub pid_of
+{
+	my ($run) = @_;
+	return $run->{h}{KIDS}[0]{PID};
+}
+
+sub lease_count
+{
+	my ($name) = @_;
+	return sql("SELECT count(*) FROM lockable_leases WHERE name = '$name'");
+}
+
+sub wait_lease
+{
+	my ($name) = @_;
+	ok( $node->poll_query_until(
+			'postgres',
+			"SELECT EXISTS (SELECT FROM lockable_leases WHERE name = '$name')"),
+		"lease $name is taken");
+}
+
+# A process that has exited (gone, or a zombie nobody reaps)
+sub process_gone
+{
+	my ($pid) = @_;
+	open(my $fh, '<', "/proc/$pid/stat") or return 1;
+	my $stat = <$fh>;
+	close($fh);
+	return $stat =~ /^\d+ \(.*\) Z/s;
+}
+
+#
+# Which lockable-run runs; --help, --version.
+#
+my $which = '';
+IPC::Run::run([ 'sh', '-c', 'command -v lockable-run' ], '>', \$which);
+chomp $which;
+ok($which ne '', 'lockable-run is in PATH');
+note("using $which");
+
+my ($rc, $out, $err, $secs) = run_tool('--help');
+is($rc, 0, '--help exits 0');
+like($out, qr/SYNOPSIS.*--name.*EXIT STATUS.*LOCKABLE_TOKEN/s,
+	'--help prints the usage text');
+like($out, qr/--conflict-exit-code.*--lost-exit-code.*--kill-signal.*--kill-after/s,
+	'--help lists the options');
+is($err, '', '--help prints nothing on stderr');
+
+($rc, $out) = run_tool('-?');
+is($rc, 0, '-? exits 0');
+like($out, qr/SYNOPSIS/, '-? prints the usage text');
+
+($rc, $out) = run_tool('--version');
+is($rc, 0, '--version exits 0');
+like($out, qr/^lockable-run \(lockable\) \d/, '--version prints the version');
+
+#
+# Bad options: exit status 64, a message and a pointer to --help; the
+# command does not run.
+#
+my $marker = "$tempdir/ran";
+my @bad = (
+	[ [], qr/--name is required/, 'no options' ],
+	[ [ '-n', 'x' ], qr/no command given/, 'no command' ],
+	[ [ '-n', '', 'touch', $marker ], qr/must not be empty/, 'empty name' ],
+	[ [ '--bogus', '-n', 'x', 'touch', $marker ],
+		qr/unrecognized option "--bogus"/, 'unknown long option' ],
+	[ [ '-x', '-n', 'x', 'touch', $marker ], qr/invalid option/,
+		'unknown short option' ],
+	[ [ '-n', 'x', '--ttl' ], qr/requires an argument/, 'missing argument' ],
+	[ [ '-n', 'x', '--ttl', '10x', 'touch', $marker ],
+		qr/invalid value "10x" for --ttl/, 'bad ttl unit' ],
+	[ [ '-n', 'x', '--ttl', '0', 'touch', $marker ],
+		qr/invalid value "0" for --ttl/, 'zero ttl' ],
+	[ [ '-n', 'x', '--ttl', 'forever', 'touch', $marker ],
+		qr/invalid value "forever" for --ttl/, 'endless ttl' ],
+	[ [ '-n', 'x', '--wait', '-1s', 'touch', $marker ],
+		qr/invalid value "-1s" for --wait/, 'negative wait' ],
+	[ [ '-n', 'x', '--wait', '1e3', 'touch', $marker ],
+		qr/invalid value "1e3" for --wait/, 'exponent in a duration' ],
+	[ [ '-n', 'x', '--ttl', '1s', '--heartbeat', '1s', 'touch', $marker ],
+		qr/--heartbeat \(1s\) must be less than --ttl \(1s\)/,
+		'heartbeat not shorter than ttl' ],
+	[ [ '-n', 'x', '--kill-signal', 'NOPE', 'touch', $marker ],
+		qr/invalid signal "NOPE"/, 'bad signal' ],
+	[ [ '-n', 'x', '-E', '256', 'touch', $marker ],
+		qr/invalid value "256" for --conflict-exit-code/,
+		'conflict exit code out of range' ],
+	[ [ '-n', 'x', '--lost-exit-code', 'many', 'touch', $marker ],
+		qr/invalid value "many" for --lost-exit-code/, 'bad lost exit code' ],
+	[ [ '-d', $dsn, '-n', 'x' x 201, 'touch', $marker ],
+		qr/lease name is too long/, 'name refused by the server' ],
+	[ [ '-d', $dsn, '-n', 'x', '--ttl', '2h', 'touch', $marker ],
+		qr/ttl exceeds lockable.max_ttl/, 'ttl refused by the server' ]);
+foreach my $case (@bad)
+{
+	my ($args, $re, $what) = @$case;
+	($rc, $out, $err) = run_tool(@$args);
+	is($rc, 64, "$what: exit status 64");
+	like($err, $re, "$what: message");
+}
+($rc, $out, $err) = run_tool('-n', 'x');
+like($err, qr/Try "lockable-run --help"/, 'usage errors point to --help');
+ok(!-e $marker, 'the command did not run after a usage error');
+
+#
+# No database, or no extension: exit status 69, the command does not run.
+#
+($rc, $out, $err) =
+  run_tool('-d', "host=$tempdir/nowhere", '-n', 'x', 'touch', $marker);
+is($rc, 69, 'no server: exit status 69');
+like($err, qr/could not connect to the database/, 'no server: message');
+
+($rc, $out, $err) =
+  run_tool('-d', $node->connstr('template1'), '-n', 'x', 'touch', $marker);
+is($rc, 69, 'no extension: exit status 69');
+like($err, qr/CREATE EXTENSION lockable/, 'no extension: hint');
+ok(!-e $marker, 'the command did not run without a lease');
+
+#
+# The command runs under the lease and its exit status is returned.
+#
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'job', '--', 'sh', '-c', 'exit 3');
+is($rc, 3, 'the exit status of the command is returned');
+is($err, '', 'nothing on stderr when all goes well');
+
+($rc) = run_tool('-d', $dsn, '-n', 'job', 'true');
+is($rc, 0, 'exit status 0, with the command right after the options');
+
+($rc) = run_tool('-d', $dsn, '-n', 'job', '--', 'sh', '-c', 'kill -KILL $$');
+is($rc, 128 + 9, 'a command killed by a signal gives 128 + the signal');
+
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'job', '--', "$tempdir/nonexistent");
+is($rc, 127, 'a command that does not exist gives 127');
+like($err, qr/could not execute/, 'and says so');
+
+my $noexec = "$tempdir/noexec.sh";
+open(my $fh, '>', $noexec) or die;
+print $fh "#!/bin/sh\nexit 0\n";
+close($fh);
+chmod(0644, $noexec);
+($rc) = run_tool('-d', $dsn, '-n', 'job', '--', $noexec);
+is($rc, 126, 'a command that cannot be executed gives 126');
+is(lease_count('job'), 0, 'every lease was released');
+
+# The environment: LOCKABLE_NAME, LOCKABLE_TOKEN = the lease's token
+($rc, $out, $err) = run_tool(
+	'-d', $dsn, '-n', 'report', '--ttl', '30s', '--',
+	'sh', '-c',
+	'echo "$LOCKABLE_NAME $LOCKABLE_TOKEN"; '
+	  . 'psql -XAtq -d "$LR_DSN" -c '
+	  . '"SELECT token, ttl, keepalive FROM lockable_leases WHERE name = \'report\'"');
+is($rc, 0, 'a command reading the lease');
+like($out, qr/^report (\d+)\n\1\|00:00:30\|f$/,
+	'LOCKABLE_NAME and LOCKABLE_TOKEN are the lease, a plain one with the ttl given'
+);
+is(lease_count('report'), 0, 'the lease is released after the command');
+
+# Connection defaults from the PG* environment, as psql
+{
+	local $ENV{PGHOST} = $node->host;
+	local $ENV{PGPORT} = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	($rc) = run_tool('-n', 'env', '--', 'sh', '-c', 'exit 4');
+	is($rc, 4, 'without --dbname, the PG* environment is used');
+}
+
+#
+# A busy lease: the conflict exit code, the command does not run.
+#
+my $holder = sql("SELECT lockable_acquire('busy', '5 min')");
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'busy', '--', 'touch', $marker);
+is($rc, 75, 'busy: exit status 75 by default');
+like($err, qr/lease "busy" is busy/, 'busy: message');
+ok(!-e $marker, 'busy: the command did not run');
+
+($rc, $out, $err) =
+  run_tool('-d', $dsn, '-n', 'busy', '-E', '1', '--', 'touch', $marker);
+is($rc, 1, 'busy: -E sets the exit status');
+
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'busy', '--conflict-exit-code',
+	'0', '--quiet', '--', 'touch', $marker);
+is($rc, 0, 'busy: --conflict-exit-code 0');
+is($err, '', 'busy: --quiet prints nothing');
+ok(!-e $marker, 'busy: the command still did not run');
+
+($rc, $out, $err, $secs) =
+  run_tool('-d', $dsn, '-n', 'busy', '--wait', '500ms', '--', 'touch', $marker);
+is($rc, 75, 'busy after --wait 500ms: exit status 75');
+like($err, qr/gave up after 500ms/, 'busy after --wait: message');
+cmp_ok($secs, '>=', 0.4, 'it waited');
+
+# --wait: queued behind the holder, runs when the holder releases
+my $run = start_tool('-d', $dsn, '-n', 'busy', '--wait', '1m', '--',
+	'sh', '-c', 'echo "ran with $LOCKABLE_TOKEN"; exit 5');
+ok( $node->poll_query_until(
+		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'busy'"),
+	'--wait: queued behind the holder');
+is(sql("SELECT lockable_release('busy', $holder)"), 't', 'the holder releases');
+$rc = finish_tool($run);
+is($rc, 5, '--wait: the command ran once the lease was free');
+like($run->{out}, qr/^ran with (\d+)$/, '--wait: with a token');
+$run->{out} =~ /(\d+)/;
+cmp_ok($1, '>', $holder, '--wait: a newer token than the holder\'s');
+is(lease_count('busy'), 0, '--wait: released afterwards');
+
+# A signal while waiting for the lease cancels the wait
+$holder = sql("SELECT lockable_acquire('busy', '5 min')");
+$run = start_tool('-d', $dsn, '-n', 'busy', '--wait', 'forever', '--',
+	'touch', $marker);
+ok( $node->poll_query_until(
+		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'busy'"),
+	'--wait forever: queued');
+$run->{h}->signal('TERM');
+$rc = finish_tool($run);
+is($rc, 128 + 15, 'SIGTERM while waiting: exit status 143');
+ok( $node->poll_query_until(
+		'postgres', "SELECT waiters = 0 FROM lockable_leases WHERE name = 'busy'"),
+	'SIGTERM while waiting: no longer queued');
+ok(!-e $marker, 'SIGTERM while waiting: the command did not run');
+sql("SELECT lockable_release('busy', $holder)");
+
+#
+# The lease is lost while the command runs: force-released by an
+# administrator.  The command is killed, the lost exit code returned.
+#
+$run = start_tool('-d', $dsn, '-n', 'lost', '--ttl', '10s', '--heartbeat',
+	'500ms', '--', 'sleep', '30');
+wait_lease('lost');
+is(sql("SELECT lockable_force_release('lost')"), 't', 'force-released');
+$rc = finish_tool($run);
+is($rc, 76, 'lease lost: exit status 76');
+like($run->{err}, qr/lease "lost" lost: the server says it is no longer held.*sending SIGTERM/,
+	'lease lost: message');
+cmp_ok($run->{elapsed}, '<', 15, 'lease lost: the command was stopped early');
+
+# A command that ignores SIGTERM gets SIGKILL after --kill-after, and
+# --lost-exit-code and --kill-signal are honoured.
+$run = start_tool('-d', $dsn, '-n', 'lost', '--ttl', '10s', '--heartbeat',
+	'500ms', '--kill-signal', 'SIGUSR1', '--kill-after', '1s',
+	'--lost-exit-code', '111', '--',
+	'sh', '-c', 'trap "" USR1; echo ready; sleep 30');
+wait_output($run, qr/ready/);
+wait_lease('lost');
+sql("SELECT lockable_force_release('lost')");
+$rc = finish_tool($run);
+is($rc, 111, 'lease lost: --lost-exit-code');
+like($run->{err}, qr/sending SIGUSR1.*still running 1s after SIGUSR1; sending SIGKILL/s,
+	'lease lost: --kill-signal, then SIGKILL after --kill-after');
+cmp_ok($run->{elapsed}, '<', 15, 'lease lost: the command was killed early');
+
+# Lost between two heartbeats: found when releasing
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'lost', '--', 'sh', '-c',
+	'psql -XAtq -d "$LR_DSN" -c "SELECT lockable_force_release(\'lost\')"');
+is($rc, 76, 'lease gone when the command ended: exit status 76');
+like($err, qr/no longer held with token \d+ when the command ended/,
+	'lease gone when the command ended: message');
+
+#
+# Signals to lockable-run are forwarded to the command, the lease released.
+#
+$run = start_tool('-d', $dsn, '-n', 'signal', '--', 'sh', '-c',
+	'trap "echo got TERM; exit 7" TERM; sleep 30 & echo ready; wait');
+ok(wait_output($run, qr/ready/), 'the command is running');
+$run->{h}->signal('TERM');
+$rc = finish_tool($run);
+is($rc, 7, 'SIGTERM: the command\'s exit status');
+like($run->{out}, qr/got TERM/, 'SIGTERM was forwarded to the command');
+is(lease_count('signal'), 0, 'SIGTERM: the lease was released');
+cmp_ok($run->{elapsed}, '<', 15, 'SIGTERM: did not wait for the command\'s sleep');
+
+$run = start_tool('-d', $dsn, '-n', 'signal', '--', 'sh', '-c',
+	'echo ready; exec sleep 30');
+ok(wait_output($run, qr/ready/), 'the command is running');
+$run->{h}->signal('TERM');
+$rc = finish_tool($run);
+is($rc, 128 + 15, 'SIGTERM: a command killed by it gives 143');
+is(lease_count('signal'), 0, 'SIGTERM: the lease was released');
+
+# If lockable-run itself is killed, the command gets --kill-signal (Linux)
+SKIP:
+{
+	skip 'PR_SET_PDEATHSIG is Linux only', 2 unless $^O eq 'linux';
+	$run = start_tool('-d', $dsn, '-n', 'orphan', '--', 'sh', '-c',
+		'echo $$; exec sleep 30');
+	wait_output($run, qr/^\d+\n/);
+	my ($child) = $run->{out} =~ /^(\d+)/;
+	kill 'KILL', pid_of($run);
+	$rc = finish_tool($run);
+	is($rc, 'signal 9', 'lockable-run killed');
+	my $deadline = time() + 10;
+	usleep(50_000) while !process_gone($child) && time() < $deadline;
+	ok(process_gone($child), 'its command was stopped too');
+}
+
+#
+# A restart shorter than the ttl: the tool reconnects and goes on renewing
+# (clean shutdowns keep plain leases).
+#
+my $go = "$tempdir/go";
+$run = start_tool('-d', $dsn, '-n', 'restart', '--ttl', '30s', '--heartbeat',
+	'500ms', '--', 'sh', '-c',
+	'while [ ! -e "$1" ]; do sleep 0.1; done; exit 4', 'sh', $go);
+wait_lease('restart');
+$node->restart;
+# renewals counted before the shutdown are restored with the lease
+my $before = sql("SELECT renewals FROM lockable_leases WHERE name = 'restart'");
+ok( $node->poll_query_until(
+		'postgres',
+		"SELECT renewals > $before FROM lockable_leases WHERE name = 'restart'"),
+	'restart: renewed again after the restart');
+open($fh, '>', $go) or die;
+close($fh);
+$rc = finish_tool($run);
+is($rc, 4, 'restart: the command ran to its end');
+like($run->{err}, qr/lost the connection to the database.*renewed again/s,
+	'restart: reported the outage and the recovery');
+is(lease_count('restart'), 0, 'restart: released afterwards');
+
+# A restart while the connection is idle, and the command ends before the
+# next heartbeat: the release notices the closed connection and reconnects.
+my $go2 = "$tempdir/go2";
+$run = start_tool('-d', $dsn, '-n', 'restart', '--ttl', '60s', '--',
+	'sh', '-c', 'while [ ! -e "$1" ]; do sleep 0.1; done', 'sh', $go2);
+wait_lease('restart');
+$node->restart;
+open($fh, '>', $go2) or die;
+close($fh);
+$rc = finish_tool($run);
+is($rc, 0, 'restart between heartbeats: the command\'s status');
+is($run->{err}, '', 'restart between heartbeats: no complaint');
+is(lease_count('restart'), 0, 'restart between heartbeats: released');
+
+#
+# The database goes away for longer than the ttl: the command is killed
+# once the ttl has passed without a heartbeat.
+#
+$run = start_tool('-d', $dsn, '-n', 'gone', '--ttl', '3s', '--', 'sleep', '30');
+wait_lease('gone');
+$node->stop('fast');
+$rc = finish_tool($run);
+is($rc, 76, 'database gone: exit status 76');
+like($run->{err}, qr/lease "gone" lost: no heartbeat succeeded within its ttl of 3s/,
+	'database gone: message');
+cmp_ok($run->{elapsed}, '<', 15, 'database gone: the command was stopped early');
+
+done_testing();
