@@ -10,17 +10,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
-my $node = PostgreSQL::Test::Cluster->new('sweep');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('sweep', q{
 lockable.worker_naptime = 100ms
 lockable.max_leases = 5
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
 
 # One column of lockable_stats (quoted, in case one is a keyword)
 sub stat_value

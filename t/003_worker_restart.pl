@@ -11,19 +11,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-my $node = PostgreSQL::Test::Cluster->new('restart');
-$node->init;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
 # Start with a naptime so long that the worker does not sweep during this
 # test unless something wakes it.
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('restart', q{
 lockable.worker_naptime = 1h
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
 
 sub sql
 {

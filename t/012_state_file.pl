@@ -18,20 +18,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
 # lockable.max_ttl is the grace period when the horizon is lost: keep it
 # short, and every ttl here within it.
-my $node = PostgreSQL::Test::Cluster->new('state_file');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('state_file', q{
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 lockable.max_ttl = '5s'
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
 
 my $state_file = $node->data_dir . '/pg_lockable/leases.state';
 my $horizon_file = $node->data_dir . '/pg_lockable/horizon';

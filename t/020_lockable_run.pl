@@ -17,18 +17,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
 
-my $node = PostgreSQL::Test::Cluster->new('lockable_run');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('lockable_run', q{
 lockable.worker_naptime = 100ms
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
 
 my $dsn = $node->connstr('postgres');
 my $tempdir = PostgreSQL::Test::Utils::tempdir;

@@ -36,6 +36,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use IPC::Run;
 use Time::HiRes qw(usleep time);
 
@@ -44,15 +47,9 @@ plan skip_all => "$pgbouncer is not installed" unless -x $pgbouncer;
 
 my $pool_size = 4;
 
-my $node = PostgreSQL::Test::Cluster->new('pgbouncer');
-$node->init;
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('pgbouncer', q{
 lockable.worker_naptime = 100ms
 });
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
 
 sub sql
 {
