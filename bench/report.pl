@@ -202,19 +202,22 @@ if (@sizes)
 {
 	say "### Scale: acquire + release (two statements, $scale_c clients) with many live leases";
 	say '';
-	say 'sweep: `lockable_stats.last_sweep_ms`, the worker\'s last pass over the whole table (all partition locks held); '
-	  . 'idle = median of three sweeps with nothing running, under load = median and max of once-a-second samples during the pgbench run.';
+	say 'pairs/s: pgbench as in the throughput table, the other names held meanwhile (odd repetitions go up through the sizes, even ones down).  '
+	  . 'in-server: microseconds per acquire + release of 200,000 fresh names inside one statement (no client, no network; median of three).  '
+	  . 'sweep: `lockable_stats.last_sweep_ms`, the worker\'s last pass; idle = median of three sweeps with nothing running, '
+	  . 'under load = median and max of once-a-second samples during the pgbench run.';
 	say '';
-	say '| live leases | pairs/s | ratio to smallest | lat avg ms | lat max ms | sweep idle ms | sweep under load ms (median / max) |';
-	say '|---:|---:|---:|---:|---:|---:|---:|';
+	say '| live leases | pairs/s | ratio to smallest | lat avg ms | lat max ms | in-server us per pair | sweep idle ms | sweep under load ms (median / max) |';
+	say '|---:|---:|---:|---:|---:|---:|---:|---:|';
 	my $base = med('scale', $sizes[0], $scale_c, 'tps');
 	for my $n (@sizes)
 	{
 		my $m = sub { med('scale', $n, $scale_c, shift) };
 		say '| ' . join(' | ',
 			num($m->('live_leases')), num($m->('tps')), rx(ratio($m->('tps'), $base)),
-			num($m->('lat_ms'), 3), num($m->('lat_max_ms'), 1), num($m->('sweep_ms_idle'), 1),
-			num($m->('sweep_ms_load_median'), 1) . ' / ' . num($m->('sweep_ms_load_max'), 1)) . ' |';
+			num($m->('lat_ms'), 3), num($m->('lat_max_ms'), 1), num($m->('inserver_us_per_pair'), 3),
+			num($m->('sweep_ms_idle'), 3),
+			num($m->('sweep_ms_load_median'), 3) . ' / ' . num($m->('sweep_ms_load_max'), 3)) . ' |';
 	}
 	for my $t (@nosweep)
 	{
@@ -222,9 +225,33 @@ if (@sizes)
 		say '| ' . join(' | ',
 			num($m->('live_leases')) . ', worker not sweeping during the run (diagnostic: `lockable.worker_naptime = 1h`)',
 			num($m->('tps')), rx(ratio($m->('tps'), $base)),
-			num($m->('lat_ms'), 3), num($m->('lat_max_ms'), 1), '-', '-') . ' |';
+			num($m->('lat_ms'), 3), num($m->('lat_max_ms'), 1), '-', '-', '-') . ' |';
 	}
 	say '';
+	my @exp = grep { /^expiry_n\d+$/ } keys %{ $vals{scale} };
+	my @ka = grep { /^keepalive_n\d+$/ } keys %{ $vals{scale} };
+	if (@exp || @ka)
+	{
+		say 'The sweep\'s worst cases (no clients; the table otherwise empty):';
+		say '';
+		say '| case | sweep ms | leases left |';
+		say '|---|---:|---:|';
+		for my $t (@exp)
+		{
+			my ($n) = $t =~ /(\d+)/;
+			say '| ' . num($n) . ' leases with the same 3 s ttl, falling due together: the largest sweep while they go (sampled every 50 ms) | '
+			  . num(med('scale', $t, 8, 'sweep_ms_max'), 3) . ' | ' . num(med('scale', $t, 8, 'leases_left')) . ' |';
+		}
+		for my $t (@ka)
+		{
+			my ($n) = $t =~ /(\d+)/;
+			say '| ' . num($n) . ' keepalive leases of one live session: a routine sweep (median / max of five) | '
+			  . num(med('scale', $t, 8, 'sweep_ms_median'), 3) . ' / ' . num(med('scale', $t, 8, 'sweep_ms_max'), 3) . ' | |';
+			say '| ' . num($n) . ' keepalive leases: the sweep that ends them all when their session closes | '
+			  . num(med('scale', $t, 8, 'end_sweep_ms'), 3) . ' | ' . num(med('scale', $t, 8, 'leases_left')) . ' |';
+		}
+		say '';
+	}
 }
 
 my @shm = sort { ($a =~ /(\d+)/)[0] <=> ($b =~ /(\d+)/)[0] } keys %{ $vals{shmem} // {} };

@@ -75,6 +75,12 @@ for s in $SCALE_SIZES; do
 	[ "$s" -lt "$MAX_LEASES" ] 2>/dev/null || lk_die "scale size $s must be below BENCH_MAX_LEASES ($MAX_LEASES)"
 done
 
+# shellcheck disable=SC2086 # word-split the list of sizes
+SCALE_UP=$(printf '%s\n' $SCALE_SIZES | sort -n | tr '\n' ' ')
+# shellcheck disable=SC2086
+SCALE_DOWN=$(printf '%s\n' $SCALE_SIZES | sort -rn | tr '\n' ' ')
+SCALE_LARGEST=${SCALE_DOWN%% *}
+
 has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 
@@ -119,7 +125,7 @@ threads_for() { if [ "$1" -lt "$NPROC" ]; then echo "$1"; else echo "$NPROC"; fi
 
 # ------------------------------------------------------------ setup
 
-mkdir -p "$OUT"
+mkdir -p "$OUT/raw"
 OUT=$(cd "$OUT" && pwd -P)
 : >"$OUT/results.tsv"
 : >"$OUT/info.tsv"
@@ -438,25 +444,86 @@ sweep_idle() {
 	result scale "$test" 8 "$rep" sweep_ms_idle "$(sort -n "$samples" | awk '{ v[NR] = $1 } END { printf "%s", v[2] }')"
 }
 
+# sweep_cases REP N: the sweep's worst cases at N leases (the table is
+# empty before and after).
+#  - expiry: N leases given the same short ttl, so they fall due together;
+#    the largest sweep while they go, sampled every 50 ms
+#  - keepalive: N keepalive leases held by one session, which every sweep
+#    visits (median and max of five sweeps), then the sweep that ends them
+#    all when the session closes
+sweep_cases() {
+	local rep=$1 n=$2 max left holder s
+	[ "$HAS_SWEEP_MS" = 1 ] || return 0
+	q "SELECT count(lockable_acquire('exp:' || g, ttl => '3 s')) FROM generate_series(1, $n) g" >/dev/null
+	max=$(q "SELECT max(s) FROM (SELECT (lockable_stats()).last_sweep_ms AS s, pg_sleep(0.05) FROM generate_series(1, 120) g) x")
+	left=$(q "SELECT leases FROM lockable_stats")
+	result scale "expiry_n$n" 8 "$rep" sweep_ms_max "$max"
+	result scale "expiry_n$n" 8 "$rep" leases_left "$left"
+	printf '  sweep: %s leases expiring together: largest sweep %s ms (%s left after 6 s)\n' "$n" "$max" "$left"
+	[ "$left" = 0 ] || fill_to 0
+
+	# one session holds them, and keeps its connection open for 12 s
+	q "SELECT count(lockable_acquire('ka:' || g, ttl => '1 hour', keepalive => true)) FROM generate_series(1, $n) g; SELECT pg_sleep(12)" >/dev/null &
+	holder=$!
+	for _ in $(seq 100); do
+		[ "$(q "SELECT leases FROM lockable_stats")" -ge "$n" ] && break
+		sleep 0.2
+	done
+	sleep 1.2
+	s=$(q "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY s) || ' ' || max(s) FROM (SELECT (lockable_stats()).last_sweep_ms AS s, pg_sleep(1.1) FROM generate_series(1, 5) g) x")
+	result scale "keepalive_n$n" 8 "$rep" sweep_ms_median "${s% *}"
+	result scale "keepalive_n$n" 8 "$rep" sweep_ms_max "${s#* }"
+	wait "$holder" || lk_die "the keepalive holder session failed"
+	max=$(q "SELECT max(s) FROM (SELECT (lockable_stats()).last_sweep_ms AS s, pg_sleep(0.05) FROM generate_series(1, 60) g) x")
+	left=$(q "SELECT leases FROM lockable_stats")
+	result scale "keepalive_n$n" 8 "$rep" end_sweep_ms "$max"
+	result scale "keepalive_n$n" 8 "$rep" leases_left "$left"
+	printf '  sweep: %s keepalive leases: sweep %s ms (median, max); ending them all: %s ms (%s left)\n' "$n" "$s" "$max" "$left"
+	[ "$left" = 0 ] || q "SELECT count(lockable_force_release('ka:' || g)) FROM generate_series(1, $n) g" >/dev/null
+}
+# inserver_pairs: acquire + release of 200,000 fresh names inside one
+# statement, three times; prints microseconds per pair (the median).  No
+# client, no network: what the table size does to the hot path itself.
+inserver_pairs() {
+	local v=
+	for _ in 1 2 3; do
+		v="$v$(q "WITH t0 AS MATERIALIZED (SELECT clock_timestamp() AS t),
+			w AS MATERIALIZED (SELECT count(*) AS n FROM t0, generate_series(1, 200000) g
+				WHERE lockable_release('m:' || g, lockable_acquire('m:' || g)))
+			SELECT round((extract(epoch FROM clock_timestamp() - (SELECT t FROM t0)) * 1e6 / 200000)::numeric, 3) FROM w")
+"
+	done
+	sort -n <<<"$v" | grep . | sed -n 2p
+}
+
 section_scale() {
-	local rep=$1 n live
-	for n in $SCALE_SIZES; do
+	local rep=$1 n live sizes us
+	# odd repetitions go up through the sizes, even ones come down, so that
+	# a drift in the machine's speed does not favour one size
+	sizes=$SCALE_UP
+	[ $((rep % 2)) = 0 ] && sizes=$SCALE_DOWN
+	for n in $sizes; do
 		fill_to "$n"
 		live=$(q "SELECT leases FROM lockable_stats")
 		sleep 2 # let the worker sweep the new size at least once
 		sweep_idle "n$n" "$rep"
+		us=$(inserver_pairs)
+		result scale "n$n" 8 "$rep" inserver_us_per_pair "$us"
 		scale_run "n$n" "$live" "$rep"
+		if [ "$n" = "$SCALE_LARGEST" ]; then
+			# Diagnostic: the largest size with the worker not sweeping
+			# during the run (naptime 1 h), to separate the sweep's effect
+			# from the cost of looking names up in a large table.
+			q "ALTER SYSTEM SET lockable.worker_naptime = '1h'"
+			q "SELECT pg_reload_conf()" >/dev/null
+			sleep 2 # the worker sweeps once more as it reloads, then sleeps
+			scale_run "n${n}_nosweep" "$live" "$rep"
+			q "ALTER SYSTEM RESET lockable.worker_naptime"
+			q "SELECT pg_reload_conf()" >/dev/null
+		fi
 	done
-	# Diagnostic: the largest size again with the worker not sweeping during
-	# the run (naptime 1 h), to separate the sweep's stalls from the cost
-	# of looking names up in a large table.
-	q "ALTER SYSTEM SET lockable.worker_naptime = '1h'"
-	q "SELECT pg_reload_conf()" >/dev/null
-	sleep 2 # the worker sweeps once more as it reloads, then sleeps
-	scale_run "n${n}_nosweep" "$live" "$rep"
-	q "ALTER SYSTEM RESET lockable.worker_naptime"
-	q "SELECT pg_reload_conf()" >/dev/null
 	fill_to 0
+	sweep_cases "$rep" "$SCALE_LARGEST"
 }
 
 # Shared memory per lease: the server's allocations with lockable.max_leases
