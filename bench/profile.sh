@@ -15,10 +15,11 @@
 #       perf record (cpu-clock samples, call graphs) on the server backends
 #       while pgbench runs SCRIPT with CLIENTS (default 8) for
 #       BENCH_SECONDS (default 10); report by shared object and by symbol.
-#   bench/profile.sh sweep [N]
-#       Fill N live leases (default 1000000), then perf record the
-#       lockable worker for BENCH_SECONDS while it sweeps; report by
-#       symbol, with lockable_stats.last_sweep_ms.
+#   bench/profile.sh sweep [N [TTL]]
+#       Fill N live leases (default 1000000) with ttl TTL (default 1 hour),
+#       then perf record the lockable worker for BENCH_SECONDS while it
+#       sweeps; report by symbol, with lockable_stats.last_sweep_ms.  A
+#       short TTL (e.g. "3 s") profiles the sweeps that expire them all.
 #
 # Output in BENCH_OUT (default bench/out/profile-YYYYmmdd-HHMMSS).  Builds
 # the code as bench/run.sh does (BENCH_SOURCE=head|worktree|installed).
@@ -203,17 +204,16 @@ mode_perf() {
 }
 
 mode_sweep() {
-	local n=${1:-1000000} worker
+	local n=${1:-1000000} ttl=${2:-1 hour} worker
 	bench_initdb "$DATA" "$BENCH_PORT" $((n + n / 10 + 1000)) "$WORK"
 	pg_start "$DATA" "$WORK/postgresql.log"
 	STARTED=1
 	setup_db
-	q "SELECT count(lockable_acquire('fill:' || g, ttl => '1 hour')) FROM generate_series(1, $n) g" >/dev/null
 	worker=$(q "SELECT worker_pid FROM lockable_stats")
-	sleep 2
+	q "SELECT count(lockable_acquire('fill:' || g, ttl => '$ttl')) FROM generate_series(1, $n) g" >/dev/null
 	perf record -F 2999 -g -o "$WORK/perf.data" -p "$worker" -- sleep "$SECS" >/dev/null 2>&1
 	{
-		echo "perf record -F 2999 -g on the lockable worker, $n live leases, $SECS s; last_sweep_ms = $(q "SELECT last_sweep_ms FROM lockable_stats" 2>/dev/null || echo n/a)"
+		echo "perf record -F 2999 -g on the lockable worker, $n leases with ttl $ttl, $SECS s; leases left $(q "SELECT leases FROM lockable_stats"), last_sweep_ms = $(q "SELECT last_sweep_ms FROM lockable_stats" 2>/dev/null || echo n/a)"
 		echo
 		perf_top "$WORK/perf.data" 30 --sort dso,sym
 	} >"$OUT/perf.sweep.txt"

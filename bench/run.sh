@@ -2,8 +2,8 @@
 # The lockable benchmark suite: lockable against PostgreSQL advisory locks,
 # a do-it-yourself lease table and Redis, under contention and at scale.
 #
-#   bench/run.sh                  full suite (about 20 minutes)
-#   BENCH_QUICK=1 bench/run.sh    quick pass for development (about 4 minutes)
+#   bench/run.sh                  full suite (about 22 minutes)
+#   BENCH_QUICK=1 bench/run.sh    quick pass for development (about 5 minutes)
 #
 # Not part of scripts/test.sh.  What it does, in order:
 #  1. installs what is missing from Debian's packages (apt-get, as
@@ -216,7 +216,7 @@ info postgresql "$(q 'SELECT version()')"
 info pgbench "$("$BINDIR/pgbench" --version)"
 info redis "$(redis-server --version | sed 's/ sha=.*//')"
 info disk "data directory on $(df -P "$WORK" | awk 'NR == 2 { print $1 }') ($(findmnt -no FSTYPE -T "$WORK" 2>/dev/null || echo '?'))"
-info server_settings "$(q "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'wal_level', 'max_connections', 'lockable.max_leases', 'lockable.worker_naptime', 'lockable.default_ttl', 'huge_pages', 'autovacuum', 'max_wal_size', 'full_page_writes')")"
+info server_settings "$(q "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'shared_buffers', 'wal_level', 'max_connections', 'lockable.max_leases', 'lockable.worker_naptime', 'lockable.default_ttl', 'huge_pages', 'autovacuum', 'max_wal_size', 'full_page_writes')")"
 info load_at_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "$MAX_LOAD" ] && info load_wait "waited ${waited:-0}s for the 1-minute load to drop below $MAX_LOAD"
 
