@@ -164,7 +164,7 @@ mode_callgrind() {
 					}
 				}' "$WORK/self.advisory_2stmt.$n1" "$WORK/self.advisory_2stmt.$n2" \
 				"$WORK/self.$s.$n1" "$WORK/self.$s.$n2" |
-				sort -t$'\t' -k4,4gr | awk -F'\t' '{ printf "| `%s` | %s | %s | %s |\n", $1, $2, $3, $4 }' | head -25
+				sort -t$'\t' -k4,4gr | awk -F'\t' '{ printf "| `%s` | %s | %s | %s |\n", $1, $2, $3, $4 }' | awk 'NR <= 25'
 		done
 	} >"$OUT/callgrind.md"
 	cat "$OUT/callgrind.md"
