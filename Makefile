@@ -8,11 +8,16 @@ OBJS = \
 	src/lease_table.o \
 	src/lockable.o \
 	src/persist.o \
+	src/remote.o \
 	src/worker.o
 
 EXTENSION = lockable
-DATA = lockable--1.0.sql
+DATA = lockable--1.0.sql lockable--1.0--1.1.sql
 PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
+
+# libcurl for remote mode (remote.c)
+PG_CPPFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
+SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/lockable.conf

@@ -46,6 +46,9 @@ PG_FUNCTION_INFO_V1(lockable_stats_reset_all);
 
 /* the request this backend is queued on, for cleanup at exit */
 static LeaseRequest *waiting_on = NULL;
+
+/* the remote name this backend is asking the service for, likewise */
+static LeaseRequest *remote_pending = NULL;
 static bool exit_callback_registered = false;
 
 /*
@@ -59,6 +62,11 @@ lockable_backend_exit(int code, Datum arg)
 	{
 		lockable_lease_wait_abandon(waiting_on);
 		waiting_on = NULL;
+	}
+	if (remote_pending != NULL)
+	{
+		(void) lockable_remote_finish(remote_pending, LOCKABLE_REMOTE_FAILED, 0);
+		remote_pending = NULL;
 	}
 	lockable_session_end();
 }
@@ -361,6 +369,189 @@ acquire_granted(AcquireArgs *args)
 }
 
 /*
+ * Remote leases (remote.c, protocol rule 11 in lockable.h)
+ */
+
+/*
+ * Build the request for the remote lease of name: its key is the name the
+ * service knows, lockable.remote_prefix followed by name.  Returns false
+ * if that is too long (an error instead if error_if_long).
+ */
+static bool
+remote_request(LeaseRequest *req, const char *name, int len, int64 ttl,
+			   bool keepalive, int *prefix_len, bool error_if_long)
+{
+	char		buf[LOCKABLE_NAME_MAXLEN];
+	int			plen = strlen(lockable_remote_prefix);
+
+	if (plen + len > LOCKABLE_NAME_MAXLEN)
+	{
+		if (!error_if_long)
+			return false;
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("lease name is too long"),
+				 errdetail("With lockable.remote_prefix (%d bytes) the remote name is %d bytes long; the limit is %d bytes.",
+						   plen, plen + len, LOCKABLE_NAME_MAXLEN)));
+	}
+	memcpy(buf, lockable_remote_prefix, plen);
+	memcpy(buf + plen, name, len);
+	lockable_lease_request(req, buf, plen + len, ttl, keepalive);
+	lockable_remote_key(req);
+	*prefix_len = plen;
+	return true;
+}
+
+/*
+ * For heartbeat, release and the checks: the remote lease of that name, if
+ * any remote lease exists and the name is not a local lease's.
+ */
+static bool
+remote_fallback(LeaseRequest *req, const char *name, int len)
+{
+	int			prefix_len;
+
+	if (pg_atomic_read_u32(&lockable_shared->nremote) == 0)
+		return false;
+	return remote_request(req, name, len, 0, false, &prefix_len, false);
+}
+
+/* Sleep on any_cv (broadcast when a lease is deleted) for up to usec */
+static void
+sleep_any(int64 usec)
+{
+	(void) ConditionVariableTimedSleep(&lockable_shared->any_cv,
+									   (long) Max((usec + 999) / 1000, 1),
+									   acquire_wait_event());
+}
+
+/*
+ * Ask the service once: claim the name here, send the acquire, and turn
+ * the answer into a lease (its token) or nothing (0).  Errors leave no
+ * local lease behind.
+ */
+static uint64
+remote_try(LeaseRequest *req, int prefix_len)
+{
+	LockableRemoteOutcome outcome = LOCKABLE_REMOTE_FAILED;
+	LockableTime sent_at = 0;
+	uint64		token;
+
+	if (!lockable_remote_begin(req, prefix_len))
+		return 0;
+	remote_pending = req;
+	PG_TRY();
+	{
+		outcome = lockable_remote_call(LOCKABLE_REMOTE_ACQUIRE,
+									   req->key.name, req->key.len, &sent_at);
+	}
+	PG_CATCH();
+	{
+		remote_pending = NULL;
+		(void) lockable_remote_finish(req, LOCKABLE_REMOTE_FAILED, 0);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	remote_pending = NULL;
+	token = lockable_remote_finish(req, outcome, sent_at);
+	return token;
+}
+
+/*
+ * lockable_acquire in remote mode: the service decides.  A busy name is
+ * asked again until wait runs out, after 0.1 s, then twice as long each
+ * time up to 1 s (the official client polls every second), or sooner when
+ * a lease of this cluster ends.
+ */
+static Datum
+remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
+			   AcquireArgs *args)
+{
+	static LeaseRequest req;	/* static: remote_pending may point here */
+	int			prefix_len;
+	int64		backoff = USECS_PER_SEC / 10;
+	uint64		token;
+	bool		counted = false;
+
+	lockable_remote_check_configured();
+	remote_request(&req, VARDATA_ANY(name), len, args->ttl, args->keepalive,
+				   &prefix_len, true);
+	if (!acquire_prepare(&req, args))
+		PG_RETURN_NULL();
+
+	token = remote_try(&req, prefix_len);
+	if (token == 0 && args->wait_deadline != 0)
+	{
+		pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+		counted = true;
+		lock_wait_begin();
+		PG_TRY();
+		{
+			ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
+			for (;;)
+			{
+				LockableTime now = lockable_clock_now();
+
+				if (now >= args->wait_deadline)
+					break;
+				sleep_any(Min(backoff, args->wait_deadline - now));
+				backoff = Min(backoff * 2, USECS_PER_SEC);
+				CHECK_FOR_INTERRUPTS();
+				token = remote_try(&req, prefix_len);
+				if (token != 0)
+					break;
+			}
+		}
+		PG_FINALLY();
+		{
+			ConditionVariableCancelSleep();
+			lock_wait_end();
+			if (counted)
+				pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+		}
+		PG_END_TRY();
+	}
+	if (token == 0)
+	{
+		lockable_lease_count_refused(&req);
+		PG_RETURN_NULL();
+	}
+	acquire_granted(args);
+	PG_RETURN_INT64((int64) token);
+}
+
+/*
+ * After releasing a remote lease: wait (a little) for the worker to let go
+ * of it on the service, so that the caller can take it again at once.
+ */
+static void
+remote_release_wait(LeaseRequest *req, uint64 token)
+{
+	LockableTime until = lockable_clock_now() +
+		(int64) lockable_remote_timeout * 1000 + USECS_PER_SEC;
+
+	pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+	PG_TRY();
+	{
+		ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
+		while (lockable_lease_exists(req, token))
+		{
+			LockableTime now = lockable_clock_now();
+
+			if (now >= until)
+				break;
+			sleep_any(Min(until - now, USECS_PER_SEC / 10));
+		}
+	}
+	PG_FINALLY();
+	{
+		ConditionVariableCancelSleep();
+		pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+	}
+	PG_END_TRY();
+}
+
+/*
  * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
  *		returns bigint: the lease's fencing token, or NULL if the lease is
  *		held by someone else and did not come free within wait.
@@ -378,6 +569,8 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	check_ready();
 	name = name_arg(fcinfo, 0, &len);
 	acquire_args(fcinfo, &args);
+	if (lockable_remote)
+		return remote_acquire(fcinfo, name, len, &args);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, args.ttl,
 						   args.keepalive);
@@ -449,6 +642,11 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("lease names must be a one-dimensional array")));
 	acquire_args(fcinfo, &args);
+	if (lockable_remote)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("lockable_acquire_any does not support remote mode"),
+				 errhint("Turn lockable.remote off for this call, or try the names one by one with lockable_acquire().")));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
@@ -559,12 +757,21 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, false);
 	lockable_horizon_check(ttl);
+	req.count_refusal = pg_atomic_read_u32(&lockable_shared->nremote) == 0;
 	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
+	if (res == LEASE_OP_NOT_HELD &&
+		remote_fallback(&req, VARDATA_ANY(name), len))
+	{
+		req.ttl = ttl;
+		res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
+	}
 	if (res == LEASE_OP_CHECK_OWNER)
 	{
 		check_owner(owner, &req);
 		res = lockable_lease_heartbeat(&req, token, ttl, owner, &owner);
 	}
+	if (res == LEASE_OP_NOT_HELD)
+		lockable_remote_lost_ack(token);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);
 }
 
@@ -589,11 +796,18 @@ lockable_release(PG_FUNCTION_ARGS)
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
 	lockable_horizon_check(0);
 	res = lockable_lease_release(&req, token, InvalidOid, &owner);
+	if (res == LEASE_OP_NOT_HELD &&
+		remote_fallback(&req, VARDATA_ANY(name), len))
+		res = lockable_lease_release(&req, token, InvalidOid, &owner);
 	if (res == LEASE_OP_CHECK_OWNER)
 	{
 		check_owner(owner, &req);
 		res = lockable_lease_release(&req, token, owner, &owner);
 	}
+	if (res == LEASE_OP_NOT_HELD)
+		lockable_remote_lost_ack(token);
+	else if (res == LEASE_OP_DONE && req.key.dbid == InvalidOid)
+		remote_release_wait(&req, token);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);
 }
 
@@ -613,7 +827,11 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	name = name_arg(fcinfo, 0, &len);
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
 	lockable_horizon_check(0);
-	PG_RETURN_BOOL(lockable_lease_force_release(&req));
+	if (lockable_lease_force_release(&req))
+		PG_RETURN_BOOL(true);
+	/* a remote lease of that name, then; the worker lets go of it */
+	PG_RETURN_BOOL(remote_fallback(&req, VARDATA_ANY(name), len) &&
+				   lockable_lease_force_release(&req));
 }
 
 /*
@@ -628,7 +846,10 @@ held_with_args(FunctionCallInfo fcinfo, text **name, int *len, uint64 *token)
 	*name = name_arg(fcinfo, 0, len);
 	*token = token_arg(fcinfo, 1);
 	lockable_lease_request(&req, VARDATA_ANY(*name), *len, 0, false);
-	return lockable_lease_is_held(&req, *token);
+	if (lockable_lease_is_held(&req, *token))
+		return true;
+	return remote_fallback(&req, VARDATA_ANY(*name), *len) &&
+		lockable_lease_is_held(&req, *token);
 }
 
 /*
@@ -668,23 +889,46 @@ lockable_check(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static const char *
+remote_state_name(uint8 state)
+{
+	switch ((LeaseRemoteState) state)
+	{
+		case LEASE_LOCAL:
+			break;
+		case LEASE_REMOTE_PENDING:
+			return "acquiring";
+		case LEASE_REMOTE_HELD:
+			return "held";
+		case LEASE_REMOTE_RELEASING:
+			return "releasing";
+	}
+	return NULL;
+}
+
 /*
- * lockable_leases() returns the live leases of the current database.  The
- * token is the capability to renew and release, so it is shown only to
- * members of the owning role.
+ * lockable_leases() returns the live leases of the current database, its
+ * remote leases (held, being acquired, being let go of) and the remote
+ * leases it lost lately.  The token is the capability to renew and
+ * release, so it is shown only to members of the owning role.  Version 1.0
+ * of the extension declares only the first ten columns.
  */
 Datum
 lockable_leases(PG_FUNCTION_ARGS)
 {
-#define LOCKABLE_LEASES_COLS 10
+#define LOCKABLE_LEASES_COLS 14
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LeaseInfo  *leases;
+	LockableLost *lost;
 	LockableTime now;
 	TimestampTz now_wall;
+	int			natts;
 	int			n;
+	int			nlost;
 
 	check_ready();
 	InitMaterializedSRF(fcinfo, 0);
+	natts = Min(rsinfo->setDesc->natts, LOCKABLE_LEASES_COLS);
 
 	leases = lockable_lease_snapshot(MyDatabaseId, &n, &now);
 	now_wall = GetCurrentTimestamp();
@@ -695,12 +939,15 @@ lockable_leases(PG_FUNCTION_ARGS)
 		Datum		values[LOCKABLE_LEASES_COLS];
 		bool		nulls[LOCKABLE_LEASES_COLS];
 		Interval   *ttl = palloc0(sizeof(Interval));
+		bool		remote = l->remote != LEASE_LOCAL;
 
+		if (remote && natts < LOCKABLE_LEASES_COLS)
+			continue;			/* extension not updated: local leases only */
 		memset(nulls, 0, sizeof(nulls));
 		ttl->time = l->ttl;
 
-		values[0] = CStringGetTextDatum(l->name);
-		if (is_member_of_role(GetUserId(), l->owner))
+		values[0] = CStringGetTextDatum(l->name + (remote ? l->prefix_len : 0));
+		if (l->token != 0 && is_member_of_role(GetUserId(), l->owner))
 			values[1] = Int64GetDatum((int64) l->token);
 		else
 			nulls[1] = true;
@@ -710,12 +957,64 @@ lockable_leases(PG_FUNCTION_ARGS)
 		else
 			nulls[3] = true;	/* restored after a restart */
 		values[4] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->acquired, now, now_wall));
-		values[5] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->deadline, now, now_wall));
+		if (l->deadline != LOCKABLE_FOREVER)
+			values[5] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->deadline, now, now_wall));
+		else
+			nulls[5] = true;	/* remote, being acquired or let go of */
 		values[6] = IntervalPGetDatum(ttl);
 		values[7] = BoolGetDatum(l->keepalive);
 		values[8] = Int64GetDatum(l->renewals);
 		values[9] = Int32GetDatum(l->nwaiters);
+		if (natts == LOCKABLE_LEASES_COLS)
+		{
+			values[10] = BoolGetDatum(remote);
+			if (remote)
+				values[11] = CStringGetTextDatum(remote_state_name(l->remote));
+			else
+				nulls[11] = true;
+			if (remote && l->remote_ok != 0)
+				values[12] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->remote_ok, now, now_wall));
+			else
+				nulls[12] = true;
+			if (remote)
+				values[13] = Int32GetDatum(l->remote_failures);
+			else
+				nulls[13] = true;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 
+	if (natts < LOCKABLE_LEASES_COLS)
+		return (Datum) 0;
+
+	/* lost remote leases, until their holders have been told */
+	lost = lockable_remote_lost_snapshot(MyDatabaseId, &nlost);
+	for (int i = 0; i < nlost; i++)
+	{
+		LockableLost *l = &lost[i];
+		Datum		values[LOCKABLE_LEASES_COLS];
+		bool		nulls[LOCKABLE_LEASES_COLS];
+		Interval   *ttl = palloc0(sizeof(Interval));
+
+		memset(nulls, 0, sizeof(nulls));
+		ttl->time = l->ttl;
+		values[0] = CStringGetTextDatum(l->name);
+		if (is_member_of_role(GetUserId(), l->owner))
+			values[1] = Int64GetDatum((int64) l->token);
+		else
+			nulls[1] = true;
+		values[2] = ObjectIdGetDatum(l->owner);
+		values[3] = Int32GetDatum(l->pid);
+		values[4] = TimestampTzGetDatum(l->acquired_at);
+		values[5] = TimestampTzGetDatum(l->lost_at);	/* when it ended */
+		values[6] = IntervalPGetDatum(ttl);
+		values[7] = BoolGetDatum(l->keepalive);
+		values[8] = Int64GetDatum(l->renewals);
+		values[9] = Int32GetDatum(0);
+		values[10] = BoolGetDatum(true);
+		values[11] = CStringGetTextDatum("lost");
+		values[12] = TimestampTzGetDatum(l->remote_ok_at);
+		values[13] = Int32GetDatum(l->failures);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -727,7 +1026,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 Datum
 lockable_stats(PG_FUNCTION_ARGS)
 {
-#define LOCKABLE_STATS_COLS 17
+#define LOCKABLE_STATS_COLS 27
 	TupleDesc	tupdesc;
 	LockableCounters c;
 	Datum		values[LOCKABLE_STATS_COLS];
@@ -768,7 +1067,19 @@ lockable_stats(PG_FUNCTION_ARGS)
 		else
 			nulls[i++] = true;
 	}
+	/* remote mode; version 1.0 of the extension stops before these */
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u32(&lockable_shared->nremote));
+	values[i++] = Int64GetDatum((int64) c.remote_acquired);
+	values[i++] = Int64GetDatum((int64) c.remote_refused);
+	values[i++] = Int64GetDatum((int64) c.remote_errors);
+	values[i++] = Int64GetDatum((int64) c.remote_heartbeats);
+	values[i++] = Int64GetDatum((int64) c.remote_heartbeat_errors);
+	values[i++] = Int64GetDatum((int64) c.remote_lost);
+	values[i++] = Int64GetDatum((int64) c.remote_released);
+	values[i++] = Int64GetDatum((int64) c.remote_release_errors);
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&lockable_shared->remote_connects));
 	Assert(i == LOCKABLE_STATS_COLS);
+	/* heap_form_tuple takes the first natts values */
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -31,6 +31,7 @@
 
 #define LOCKABLE_TRANCHE	"lockable"
 #define LOCKABLE_HORIZON_TRANCHE	"lockable horizon"
+#define LOCKABLE_REMOTE_TRANCHE	"lockable remote"
 
 LockableShared *lockable_shared = NULL;
 static HTAB *lease_htab = NULL;
@@ -45,6 +46,7 @@ static uint64 my_session = 0;
 typedef struct LockableWakeList
 {
 	bool		deleted;		/* a lease was deleted: tell any-waiters */
+	bool		remote_kick;	/* a remote lease needs the worker now */
 	int			n;
 	int			size;
 	int		   *slots;
@@ -55,6 +57,7 @@ static void
 wake_init(LockableWakeList *wl)
 {
 	wl->deleted = false;
+	wl->remote_kick = false;
 	wl->n = 0;
 	wl->size = lengthof(wl->local);
 	wl->slots = wl->local;
@@ -84,6 +87,8 @@ wake_send(LockableWakeList *wl)
 		ConditionVariableSignal(&lockable_shared->backends[wl->slots[i]].cv);
 	if (wl->deleted && pg_atomic_read_u32(&lockable_shared->any_waiters) > 0)
 		ConditionVariableBroadcast(&lockable_shared->any_cv);
+	if (wl->remote_kick)
+		lockable_worker_wake();
 	if (wl->slots != wl->local)
 		pfree(wl->slots);
 	wake_init(wl);
@@ -135,6 +140,7 @@ init_entry_locked(Lease *lease, uint32 hashcode, LockableTime deadline)
 {
 	lease->hashcode = hashcode;
 	lease->keepalive = false;
+	lease->remote = LEASE_LOCAL;
 	lease->wait_head = lease->wait_tail = -1;
 	lease->nwaiters = 0;
 	lease->deadline = deadline;
@@ -183,6 +189,7 @@ lockable_table_request_shmem(void)
 													   sizeof(Lease))));
 	RequestNamedLWLockTranche(LOCKABLE_TRANCHE, LOCKABLE_NUM_PARTITIONS);
 	RequestNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE, 1);
+	RequestNamedLWLockTranche(LOCKABLE_REMOTE_TRANCHE, 1);
 }
 
 /*
@@ -209,6 +216,10 @@ lockable_table_startup(void)
 		pg_atomic_init_u64(&s->next_session, 1);
 		pg_atomic_init_u32(&s->nleases, 0);
 		pg_atomic_init_u32(&s->any_waiters, 0);
+		pg_atomic_init_u32(&s->nremote, 0);
+		pg_atomic_init_u64(&s->remote_connects, 0);
+		s->remote_lock = &(GetNamedLWLockTranche(LOCKABLE_REMOTE_TRANCHE))->lock;
+		s->lost_next = 0;
 		ConditionVariableInit(&s->any_cv);
 		pg_atomic_init_u64(&s->tokens_reserved, 1);
 		s->ttl_horizon = 0;
@@ -225,6 +236,7 @@ lockable_table_startup(void)
 			for (int i = 0; i < LOCKABLE_WHEEL_SLOTS; i++)
 				dlist_init(&part->wheel[i]);
 			dlist_init(&part->keepalive);
+			dlist_init(&part->remote);
 			/* nothing is due yet: start sweeping from now */
 			part->swept_tick = lockable_clock_now() / LOCKABLE_WHEEL_TICK - 1;
 		}
@@ -411,6 +423,21 @@ handoff_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 static bool
 end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 {
+	if (lease->remote == LEASE_REMOTE_HELD)
+	{
+		/* the remote lock is let go of by the worker (protocol rule 11) */
+		Assert(lease->wait_head < 0);
+		dlist_delete(&lease->wheel_node);
+		if (lease->keepalive)
+			dlist_delete(&lease->keepalive_node);
+		lease->keepalive = false;
+		lease->remote = LEASE_REMOTE_RELEASING;
+		lease->deadline = LOCKABLE_FOREVER;
+		lease->remote_next = now;
+		wl->remote_kick = true;
+		return true;
+	}
+	Assert(lease->remote == LEASE_LOCAL);
 	if (lease->wait_head >= 0)
 	{
 		handoff_locked(lease, now, wl);
@@ -672,6 +699,13 @@ lockable_lease_wait_abandon(LeaseRequest *req)
 	wake_send(&wl);
 }
 
+/* Held by someone (ignoring the deadline): local, or remote and HELD */
+static inline bool
+lease_is_live(Lease *lease)
+{
+	return lease->remote == LEASE_LOCAL || lease->remote == LEASE_REMOTE_HELD;
+}
+
 /*
  * Find the lease held with token, for heartbeat and release.  An expired
  * lease found on the way is ended.  Returns NULL when not held with token,
@@ -686,7 +720,7 @@ find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
 
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	if (lease == NULL || lease->token != token)
+	if (lease == NULL || lease->token != token || !lease_is_live(lease))
 		return NULL;
 	if (lease->deadline <= now)
 	{
@@ -724,7 +758,8 @@ lockable_lease_heartbeat(LeaseRequest *req, uint64 token, int64 ttl,
 	lease = find_held_locked(req, token, now, &wl, owner);
 	if (lease == NULL)
 	{
-		stats->heartbeats_failed++;
+		if (req->count_refusal)
+			stats->heartbeats_failed++;
 		result = LEASE_OP_NOT_HELD;
 	}
 	else if (lease->owner != req->roleid && lease->owner != member_of)
@@ -797,7 +832,7 @@ lockable_lease_force_release(LeaseRequest *req)
 	now = lockable_clock_now();
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	if (lease != NULL)
+	if (lease != NULL && lease_is_live(lease))
 	{
 		ended = lease->deadline > now;
 		if (ended)
@@ -839,7 +874,7 @@ lockable_lease_is_held(LeaseRequest *req, uint64 token)
 	LWLockAcquire(lock, LW_SHARED);
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	held = lease != NULL && lease->token == token &&
+	held = lease != NULL && lease->token == token && lease_is_live(lease) &&
 		lease->deadline > lockable_clock_now();
 	LWLockRelease(lock);
 	return held;
@@ -936,8 +971,11 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 	{
 		LeaseInfo  *info;
 
-		if ((OidIsValid(dbid) && lease->key.dbid != dbid) ||
-			lease->deadline <= *now)
+		if (OidIsValid(dbid) &&
+			lease->key.dbid != dbid &&
+			!(lease->remote != LEASE_LOCAL && lease->remote_db == dbid))
+			continue;
+		if (lease_is_live(lease) && lease->deadline <= *now)
 			continue;
 		Assert(n < size);
 		info = &result[n++];
@@ -953,6 +991,10 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 		info->ttl = lease->ttl;
 		info->renewals = lease->renewals;
 		info->nwaiters = lease->nwaiters;
+		info->remote = lease->remote;
+		info->prefix_len = lease->prefix_len;
+		info->remote_failures = lease->remote_failures;
+		info->remote_ok = lease->remote_ok;
 	}
 	unlock_all_partitions();
 
@@ -1075,6 +1117,487 @@ lockable_lease_sweep(LockableTime *next_due)
 }
 
 /*
+ * Remote leases: the acquiring backend's side (protocol rule 11)
+ */
+
+/*
+ * lockable_remote_key
+ *		Turn a request built by lockable_lease_request, whose name already
+ *		carries lockable.remote_prefix, into the key of a remote lease.
+ */
+void
+lockable_remote_key(LeaseRequest *req)
+{
+	req->key.dbid = InvalidOid;
+	req->hashcode = get_hash_value(lease_htab, &req->key);
+}
+
+/* Take a remote entry out of the table.  No partition lock is released. */
+static void
+delete_remote_locked(Lease *lease, LockableWakeList *wl)
+{
+	Assert(lease->remote != LEASE_LOCAL && lease->wait_head < 0);
+	if (lease->remote == LEASE_REMOTE_HELD)
+	{
+		dlist_delete(&lease->wheel_node);
+		if (lease->keepalive)
+			dlist_delete(&lease->keepalive_node);
+	}
+	dlist_delete(&lease->remote_node);
+	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
+								HASH_REMOVE, NULL);
+	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+	pg_atomic_fetch_sub_u32(&lockable_shared->nremote, 1);
+	wl->deleted = true;
+}
+
+/*
+ * lockable_remote_begin
+ *		Claim a remote name for this backend's acquire request: insert a
+ *		PENDING entry, which makes the name busy for everyone else in the
+ *		cluster while we ask the service.  False if the name is busy here
+ *		(held, being acquired, or being released).  The caller must end the
+ *		claim with lockable_remote_finish, on every path.
+ */
+bool
+lockable_remote_begin(LeaseRequest *req, int prefix_len)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	LockableCounters *stats = partition_stats(req->hashcode);
+	LockableWakeList wl;
+	LockableTime now;
+	Lease	   *lease;
+	bool		found;
+
+	Assert(req->key.dbid == InvalidOid);
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_ENTER_NULL, &found);
+	if (found)
+	{
+		/* an expired remote lease is let go of, not taken over */
+		if (lease->remote == LEASE_REMOTE_HELD && lease->deadline <= now)
+		{
+			stats->expired++;
+			end_locked(lease, now, &wl);
+		}
+		LWLockRelease(lock);
+		wake_send(&wl);
+		return false;
+	}
+	if (lease != NULL &&
+		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
+	{
+		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+		hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+									HASH_REMOVE, NULL);
+		lease = NULL;
+	}
+	if (lease == NULL)
+	{
+		stats->full++;
+		LWLockRelease(lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many leases"),
+				 errdetail("All %d lease slots are in use.",
+						   lockable_max_leases),
+				 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
+	}
+
+	lease->hashcode = req->hashcode;
+	lease->keepalive = false;
+	lease->capped = false;
+	lease->pid = MyProcPid;
+	lease->owner = req->roleid;
+	lease->holder_slot = -1;
+	lease->holder_session = 0;
+	lease->token = 0;			/* no token until the service says yes */
+	lease->acquired = now;
+	lease->deadline = LOCKABLE_FOREVER;
+	lease->ttl = req->ttl;
+	lease->renewals = 0;
+	lease->wait_head = lease->wait_tail = -1;
+	lease->nwaiters = 0;
+	lease->remote = LEASE_REMOTE_PENDING;
+	lease->prefix_len = (uint16) prefix_len;
+	lease->remote_db = MyDatabaseId;
+	lease->remote_failures = 0;
+	lease->remote_ok = 0;
+	lease->remote_next = LOCKABLE_FOREVER;
+	lease->remote_busy_until = LOCKABLE_FOREVER;	/* ours until finished */
+	dlist_push_tail(&partition_of(req->hashcode)->remote, &lease->remote_node);
+	pg_atomic_fetch_add_u32(&lockable_shared->nremote, 1);
+	LWLockRelease(lock);
+	return true;
+}
+
+/*
+ * lockable_remote_finish
+ *		End a claim made by lockable_remote_begin with the service's answer
+ *		to the acquire sent at sent_at.  On LOCKABLE_REMOTE_TRUE the entry
+ *		becomes a lease held by this backend and its token is returned;
+ *		otherwise the entry is removed and 0 is returned.
+ */
+uint64
+lockable_remote_finish(LeaseRequest *req, LockableRemoteOutcome outcome,
+					   LockableTime sent_at)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	LockableCounters *stats = partition_stats(req->hashcode);
+	LockableWakeList wl;
+	LockableTime now;
+	Lease	   *lease;
+	uint64		token = 0;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	if (lease == NULL || lease->remote != LEASE_REMOTE_PENDING ||
+		lease->pid != MyProcPid)
+	{
+		/* cannot happen: nobody else touches a PENDING entry */
+		Assert(false);
+		LWLockRelease(lock);
+		return 0;
+	}
+	if (outcome == LOCKABLE_REMOTE_TRUE)
+	{
+		lease->remote = LEASE_REMOTE_HELD;
+		lease->deadline = now + req->ttl;
+		dlist_push_tail(wheel_slot(partition_of(lease->hashcode), lease->deadline),
+						&lease->wheel_node);
+		token = grant_locked(lease, req->ttl, req->roleid, MyProcPid,
+							 lockable_my_slot(),
+							 req->keepalive ? lockable_my_session() : 0,
+							 req->keepalive, now);
+		lease->remote_ok = sent_at;
+		lease->remote_next = sent_at + lockable_remote_interval_usec();
+		lease->remote_busy_until = 0;
+		stats->remote_acquired++;
+		wl.remote_kick = true;	/* the worker may sleep past the first
+								 * heartbeat */
+	}
+	else
+	{
+		if (outcome == LOCKABLE_REMOTE_FALSE)
+			stats->remote_refused++;
+		else
+			stats->remote_errors++;
+		delete_remote_locked(lease, &wl);
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	return token;
+}
+
+/*
+ * lockable_lease_exists
+ *		Is there still an entry with that token, held or being released?
+ */
+bool
+lockable_lease_exists(LeaseRequest *req, uint64 token)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	Lease	   *lease;
+	bool		exists;
+
+	LWLockAcquire(lock, LW_SHARED);
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	exists = lease != NULL && lease->token == token;
+	LWLockRelease(lock);
+	return exists;
+}
+
+/*
+ * Remote leases: the worker's side
+ */
+
+/* A copy of a remote lease being lost, for the log and the lost ring */
+static LockableLost *
+lost_copy_locked(Lease *lease, LockableTime now, TimestampTz now_wall)
+{
+	LockableLost *l = palloc0(sizeof(LockableLost));
+	int			len = lease->key.len - lease->prefix_len;
+
+	l->used = true;
+	l->keepalive = lease->keepalive;
+	l->dbid = lease->remote_db;
+	l->owner = lease->owner;
+	l->pid = lease->pid;
+	l->token = lease->token;
+	l->ttl = lease->ttl;
+	l->renewals = lease->renewals;
+	l->failures = lease->remote_failures;
+	l->acquired_at = lockable_clock_to_timestamptz(lease->acquired, now, now_wall);
+	l->remote_ok_at = lockable_clock_to_timestamptz(lease->remote_ok, now, now_wall);
+	l->lost_at = now_wall;
+	memcpy(l->name, lease->key.name + lease->prefix_len, len);
+	l->name[len] = '\0';
+	return l;
+}
+
+/*
+ * Log lost leases and keep them in the lost ring.  No partition lock may
+ * be held.
+ */
+static void
+report_lost(List *lost, bool by_answer)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	if (lost == NIL)
+		return;
+	LWLockAcquire(lockable_shared->remote_lock, LW_EXCLUSIVE);
+	foreach(lc, lost)
+	{
+		lockable_shared->lost[lockable_shared->lost_next] = *(LockableLost *) lfirst(lc);
+		lockable_shared->lost_next = (lockable_shared->lost_next + 1) % LOCKABLE_LOST_RING;
+	}
+	LWLockRelease(lockable_shared->remote_lock);
+
+	foreach(lc, lost)
+	{
+		LockableLost *l = lfirst(lc);
+
+		if (++n > 10)
+		{
+			ereport(WARNING,
+					(errmsg("lockable: %d more remote leases were lost",
+							list_length(lost) - 10)));
+			break;
+		}
+		if (by_answer)
+			ereport(WARNING,
+					(errmsg("lockable: remote lease \"%s\" was lost", l->name),
+					 errdetail("The service answered false to a heartbeat: the lock ran out there, or was released or taken by another client.")));
+		else
+			ereport(WARNING,
+					(errmsg("lockable: remote lease \"%s\" was lost", l->name),
+					 errdetail("No heartbeat succeeded within lockable.remote_lease (%d ms); %d failed in a row.",
+							   lockable_remote_lease, l->failures)));
+	}
+	list_free_deep(lost);
+}
+
+/*
+ * lockable_remote_collect
+ *		The worker's pass over the remote leases, one partition lock at a
+ *		time: claim up to max heartbeats and releases that are due (filling
+ *		jobs), let go of leases whose local lease ended, and end those whose
+ *		remote lease must have run out.  Lowers *next_due to when the next
+ *		request is due.  Returns the number of jobs.
+ */
+int
+lockable_remote_collect(LockableRemoteJob *jobs, int max,
+						LockableTime *next_due)
+{
+	int64		lease_len = (int64) lockable_remote_lease * 1000;
+	int64		timeout = lockable_remote_worker_timeout_usec();
+	int64		interval = lockable_remote_interval_usec();
+	TimestampTz now_wall = GetCurrentTimestamp();
+	List	   *lost = NIL;
+	int			n = 0;
+
+	if (pg_atomic_read_u32(&lockable_shared->nremote) == 0)
+		return 0;
+
+	for (int p = 0; p < LOCKABLE_NUM_PARTITIONS; p++)
+	{
+		LWLock	   *lock = &lockable_shared->locks[p].lock;
+		LockablePartition *part = &lockable_shared->parts[p];
+		LockableCounters *stats = &lockable_shared->stats[p].c;
+		LockableWakeList wl;
+		dlist_mutable_iter iter;
+		LockableTime now;
+
+		wake_init(&wl);
+		LWLockAcquire(lock, LW_EXCLUSIVE);
+		now = lockable_clock_now();
+		dlist_foreach_modify(iter, &part->remote)
+		{
+			Lease	   *lease = dlist_container(Lease, remote_node, iter.cur);
+			LockableTime last_send;
+			LockableRemoteJob *job;
+
+			if (lease->remote == LEASE_REMOTE_PENDING)
+				continue;		/* its acquirer is still asking */
+			if (lease->remote_busy_until > now)
+			{
+				*next_due = Min(*next_due, lease->remote_busy_until);
+				continue;
+			}
+			if (lease->remote == LEASE_REMOTE_HELD && lease->deadline <= now)
+			{
+				stats->expired++;
+				end_locked(lease, now, &wl);
+			}
+
+			/* no request may arrive after the remote lease could run out */
+			last_send = lease->remote_ok + lease_len - timeout;
+			if (now >= last_send)
+			{
+				if (lease->remote == LEASE_REMOTE_HELD)
+				{
+					stats->remote_lost++;
+					lost = lappend(lost, lost_copy_locked(lease, now, now_wall));
+				}
+				delete_remote_locked(lease, &wl);
+				continue;
+			}
+			if (lease->remote_next > now)
+			{
+				*next_due = Min(*next_due, Min(lease->remote_next, last_send));
+				continue;
+			}
+			if (n >= max)
+			{
+				/* max 0: nothing can be sent; only losses are due */
+				*next_due = Min(*next_due, max > 0 ? now : last_send);
+				continue;
+			}
+			job = &jobs[n++];
+			job->key = lease->key;
+			job->hashcode = lease->hashcode;
+			job->token = lease->token;
+			job->op = lease->remote == LEASE_REMOTE_HELD ?
+				LOCKABLE_REMOTE_HEARTBEAT : LOCKABLE_REMOTE_RELEASE;
+			job->sent_at = now;
+			job->outcome = LOCKABLE_REMOTE_FAILED;
+			job->error[0] = '\0';
+			lease->remote_busy_until = now + timeout + USECS_PER_SEC;
+			/* the answer sets remote_next no sooner than this */
+			*next_due = Min(*next_due, now + Min(interval, USECS_PER_SEC));
+		}
+		LWLockRelease(lock);
+		wake_send(&wl);
+	}
+	report_lost(lost, false);
+	return n;
+}
+
+/*
+ * lockable_remote_apply
+ *		The worker got the service's answer to a job from
+ *		lockable_remote_collect: record it in the lease, if the lease is
+ *		still the one the job was for (tokens are unique).
+ */
+void
+lockable_remote_apply(LockableRemoteJob *job)
+{
+	LWLock	   *lock = partition_lock(job->hashcode);
+	LockableCounters *stats = partition_stats(job->hashcode);
+	int64		interval = lockable_remote_interval_usec();
+	TimestampTz now_wall = GetCurrentTimestamp();
+	LockableWakeList wl;
+	LockableTime now;
+	List	   *lost = NIL;
+	Lease	   *lease;
+
+	wake_init(&wl);
+	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
+	lease = hash_search_with_hash_value(lease_htab, &job->key, job->hashcode,
+										HASH_FIND, NULL);
+	if (lease == NULL || lease->token != job->token ||
+		(lease->remote != LEASE_REMOTE_HELD &&
+		 lease->remote != LEASE_REMOTE_RELEASING))
+	{
+		LWLockRelease(lock);
+		return;
+	}
+	lease->remote_busy_until = 0;
+
+	if (job->op == LOCKABLE_REMOTE_HEARTBEAT)
+	{
+		switch (job->outcome)
+		{
+			case LOCKABLE_REMOTE_TRUE:
+				stats->remote_heartbeats++;
+				lease->remote_ok = Max(lease->remote_ok, job->sent_at);
+				lease->remote_failures = 0;
+				if (lease->remote == LEASE_REMOTE_HELD)
+					lease->remote_next = job->sent_at + interval;
+				else
+					wl.remote_kick = true;	/* released meanwhile */
+				break;
+			case LOCKABLE_REMOTE_FALSE:
+				/* not ours any more: never send a release for it */
+				if (lease->remote == LEASE_REMOTE_HELD)
+				{
+					stats->remote_lost++;
+					lost = lappend(lost, lost_copy_locked(lease, now, now_wall));
+				}
+				delete_remote_locked(lease, &wl);
+				break;
+			case LOCKABLE_REMOTE_FAILED:
+				stats->remote_heartbeat_errors++;
+				lease->remote_failures++;
+				if (lease->remote == LEASE_REMOTE_HELD)
+					lease->remote_next = now + Min(interval, USECS_PER_SEC);
+				break;
+		}
+	}
+	else
+	{
+		Assert(job->op == LOCKABLE_REMOTE_RELEASE);
+		if (job->outcome == LOCKABLE_REMOTE_FAILED)
+		{
+			stats->remote_release_errors++;
+			lease->remote_next = now + Min(interval, USECS_PER_SEC);
+		}
+		else
+		{
+			stats->remote_released++;
+			delete_remote_locked(lease, &wl);
+		}
+	}
+	LWLockRelease(lock);
+	wake_send(&wl);
+	report_lost(lost, true);
+}
+
+/*
+ * lockable_remote_lost_ack
+ *		The holder of a lost lease has been told (a heartbeat or release
+ *		with its token returned false): drop it from the lost ring.
+ */
+void
+lockable_remote_lost_ack(uint64 token)
+{
+	LWLockAcquire(lockable_shared->remote_lock, LW_EXCLUSIVE);
+	for (int i = 0; i < LOCKABLE_LOST_RING; i++)
+		if (lockable_shared->lost[i].used &&
+			lockable_shared->lost[i].token == token)
+			lockable_shared->lost[i].used = false;
+	LWLockRelease(lockable_shared->remote_lock);
+}
+
+/*
+ * lockable_remote_lost_snapshot
+ *		Copies of the lost ring's entries of database dbid, palloc'd.
+ */
+LockableLost *
+lockable_remote_lost_snapshot(Oid dbid, int *n)
+{
+	LockableLost *result = palloc(sizeof(LockableLost) * LOCKABLE_LOST_RING);
+
+	*n = 0;
+	LWLockAcquire(lockable_shared->remote_lock, LW_SHARED);
+	for (int i = 0; i < LOCKABLE_LOST_RING; i++)
+		if (lockable_shared->lost[i].used && lockable_shared->lost[i].dbid == dbid)
+			result[(*n)++] = lockable_shared->lost[i];
+	LWLockRelease(lockable_shared->remote_lock);
+	return result;
+}
+
+/*
  * lockable_stats_read
  *		Sum of the partitions' counters.
  */
@@ -1098,6 +1621,14 @@ lockable_stats_read(LockableCounters *sum)
 		sum->heartbeats_failed += c->heartbeats_failed;
 		sum->renewals += c->renewals;
 		sum->full += c->full;
+		sum->remote_acquired += c->remote_acquired;
+		sum->remote_refused += c->remote_refused;
+		sum->remote_errors += c->remote_errors;
+		sum->remote_heartbeats += c->remote_heartbeats;
+		sum->remote_heartbeat_errors += c->remote_heartbeat_errors;
+		sum->remote_lost += c->remote_lost;
+		sum->remote_released += c->remote_released;
+		sum->remote_release_errors += c->remote_release_errors;
 		LWLockRelease(&lockable_shared->locks[i].lock);
 	}
 }
@@ -1113,5 +1644,6 @@ lockable_stats_reset(void)
 	for (int i = 0; i < LOCKABLE_NUM_PARTITIONS; i++)
 		memset(&lockable_shared->stats[i].c, 0, sizeof(LockableCounters));
 	lockable_shared->stats_reset = GetCurrentTimestamp();
+	pg_atomic_write_u64(&lockable_shared->remote_connects, 0);
 	unlock_all_partitions();
 }

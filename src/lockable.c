@@ -26,6 +26,14 @@ int			lockable_default_ttl = 60 * 1000;
 int			lockable_max_ttl = 60 * 60;
 int			lockable_max_hold = 24 * 60 * 60;
 int			lockable_worker_naptime = 1000;
+char	   *lockable_remote_url = NULL;
+char	   *lockable_remote_token = NULL;
+char	   *lockable_remote_prefix = NULL;
+bool		lockable_remote = false;
+int			lockable_remote_timeout = 5000;
+int			lockable_remote_heartbeat_interval = 10 * 1000;
+int			lockable_remote_lease = 60 * 1000;
+int			lockable_remote_max_connections = 8;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -74,6 +82,108 @@ define_startup_settings(void)
 							 true,
 							 PGC_POSTMASTER, 0,
 							 NULL, NULL, NULL);
+
+	/*
+	 * The token is fixed at server start: a reload would log a changed
+	 * value ("parameter ... changed to ..."), and the worker and every
+	 * backend must use the same account.
+	 */
+	DefineCustomStringVariable("lockable.remote_token",
+							   "Account token for the remote lock service; empty means the server's LOCKABLE_AUTH_TOKEN environment variable.",
+							   "Sent as the HTTP basic-auth user name.  Only superusers can see it.",
+							   &lockable_remote_token,
+							   "",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+}
+
+/* lockable.remote cannot be turned on in a session without a service */
+static bool
+check_remote(bool *newval, void **extra, GucSource source)
+{
+	if (*newval && source >= PGC_S_INTERACTIVE &&
+		(lockable_remote_url == NULL || lockable_remote_url[0] == '\0'))
+	{
+		GUC_check_errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+		GUC_check_errmsg("lockable.remote cannot be turned on while lockable.remote_url is empty");
+		GUC_check_errhint("Set lockable.remote_url in postgresql.conf and reload.");
+		return false;
+	}
+	return true;
+}
+
+/* The prefix goes in front of every remote name: keep room for names */
+static bool
+check_remote_prefix(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) > LOCKABLE_NAME_MAXLEN / 2)
+	{
+		GUC_check_errdetail("lockable.remote_prefix may be at most %d bytes long.",
+							LOCKABLE_NAME_MAXLEN / 2);
+		return false;
+	}
+	return true;
+}
+
+static void
+define_remote_settings(void)
+{
+	DefineCustomStringVariable("lockable.remote_url",
+							   "Base URL of a lockable.dev-compatible lock service, e.g. https://api.lockable.dev/v1; empty disables remote mode.",
+							   NULL,
+							   &lockable_remote_url,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("lockable.remote",
+							 "New leases of this session are taken on the remote lock service.",
+							 NULL,
+							 &lockable_remote,
+							 false,
+							 PGC_USERSET, 0,
+							 check_remote, NULL, NULL);
+
+	DefineCustomStringVariable("lockable.remote_prefix",
+							   "Prefix of the names this cluster's remote leases have on the lock service.",
+							   NULL,
+							   &lockable_remote_prefix,
+							   "",
+							   PGC_SIGHUP, 0,
+							   check_remote_prefix, NULL, NULL);
+
+	DefineCustomIntVariable("lockable.remote_timeout",
+							"Longest wait for one answer of the remote lock service.",
+							NULL,
+							&lockable_remote_timeout,
+							5000, 100, 10 * 60 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lockable.remote_heartbeat_interval",
+							"Time between two heartbeats the worker sends for a remote lease.",
+							"At most a third of lockable.remote_lease is used.",
+							&lockable_remote_heartbeat_interval,
+							10 * 1000, 100, 60 * 60 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lockable.remote_lease",
+							"How long the remote lock service keeps a lock after an acquire or heartbeat.",
+							"lockable.dev keeps a lock for 60 s.",
+							&lockable_remote_lease,
+							60 * 1000, 1000, 24 * 60 * 60 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lockable.remote_max_connections",
+							"Most connections the worker opens to the remote lock service at once.",
+							NULL,
+							&lockable_remote_max_connections,
+							8, 1, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 }
 
 static void
@@ -111,6 +221,7 @@ define_settings(void)
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	define_remote_settings();
 	MarkGUCPrefixReserved("lockable");
 }
 

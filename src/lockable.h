@@ -77,6 +77,29 @@
  *	  exit); the worker compares it with a keepalive lease's holder_session
  *	  to find leases whose session is gone.
  *
+ * 11. Remote leases (remote.c) are hash entries keyed by database
+ *	  InvalidOid and the name the service knows (lockable.remote_prefix
+ *	  followed by the caller's name), so there is at most one entry, and at
+ *	  most one request in flight, per remote name in the cluster.  All their
+ *	  fields are under the partition lock, like a local lease's.  An entry
+ *	  goes PENDING (inserted by an acquiring backend, which then asks the
+ *	  service with no lock held) -> HELD (the service said true; a token is
+ *	  granted) -> RELEASING (the local lease ended: released, expired,
+ *	  forced, session gone; off the wheel and the keepalive list, no longer
+ *	  held by anyone) -> deleted (the worker's release answered, or the
+ *	  remote lease must have run out).  A PENDING, HELD or RELEASING entry
+ *	  makes other acquirers of that name busy, so this cluster never sends
+ *	  an acquire for a name while its release is still to be sent.  Remote
+ *	  leases never have local wait queues (remote waiters poll).
+ *	  remote_busy_until > now means a request for the entry is in flight
+ *	  (by the worker, or the acquiring backend): nobody else sends one.
+ *	  The service does not tell holders apart, so no heartbeat or release
+ *	  is sent that could arrive after the remote lease may have run out
+ *	  (remote_ok + lockable.remote_lease, less lockable.remote_timeout);
+ *	  past that the lease is lost (HELD) or simply deleted (RELEASING).
+ *	  The lost-lease ring is under remote_lock, never taken together with a
+ *	  partition lock.
+ *
  * Copyright (c) 2026, the lockable authors
  *
  *-------------------------------------------------------------------------
@@ -119,6 +142,15 @@ typedef int64 LockableTime;
 /* Tokens are reserved durably in blocks of this many (see persist.c) */
 #define LOCKABLE_TOKEN_BLOCK	((uint64) 1 << 22)
 
+/* Where a lease stands with the remote service (protocol rule 11) */
+typedef enum LeaseRemoteState
+{
+	LEASE_LOCAL = 0,			/* a local lease: no remote service involved */
+	LEASE_REMOTE_PENDING,		/* the acquirer is asking the service */
+	LEASE_REMOTE_HELD,			/* held here and on the service */
+	LEASE_REMOTE_RELEASING		/* ended here; release on the service due */
+} LeaseRemoteState;
+
 /* Hash key.  Compared by lease_key_match(), so padding does not matter. */
 typedef struct LeaseKey
 {
@@ -149,6 +181,17 @@ typedef struct Lease
 	int			wait_head;		/* first queued backend slot, or -1 */
 	int			wait_tail;		/* last queued backend slot, or -1 */
 	int			nwaiters;
+	/* remote leases only (protocol rule 11) */
+	uint8		remote;			/* LeaseRemoteState */
+	uint16		prefix_len;		/* leading bytes of key.name that are the
+								 * lockable.remote_prefix */
+	Oid			remote_db;		/* database of the acquirer */
+	int			remote_failures;	/* heartbeat requests failed in a row */
+	LockableTime remote_ok;		/* sent time of the last acquire or
+								 * heartbeat the service said true to */
+	LockableTime remote_next;	/* next heartbeat (or release) due */
+	LockableTime remote_busy_until; /* a request is in flight until then */
+	dlist_node	remote_node;	/* in the partition's remote list */
 } Lease;
 
 typedef enum LockableWaitState
@@ -188,6 +231,14 @@ typedef struct LockableCounters
 									 * false */
 	uint64		renewals;		/* keepalive renewals by the worker */
 	uint64		full;			/* acquires refused by lockable.max_leases */
+	uint64		remote_acquired;	/* the service said true to an acquire */
+	uint64		remote_refused; /* ... and false */
+	uint64		remote_errors;	/* acquire requests that failed */
+	uint64		remote_heartbeats;	/* heartbeats the service said true to */
+	uint64		remote_heartbeat_errors;	/* heartbeat requests that failed */
+	uint64		remote_lost;	/* remote leases lost */
+	uint64		remote_released;	/* releases sent and answered */
+	uint64		remote_release_errors;	/* release requests that failed */
 } LockableCounters;
 
 typedef union LockablePartitionStats
@@ -201,8 +252,29 @@ typedef struct LockablePartition
 {
 	dlist_head	wheel[LOCKABLE_WHEEL_SLOTS];
 	dlist_head	keepalive;		/* the partition's keepalive leases */
+	dlist_head	remote;			/* the partition's remote leases */
 	int64		swept_tick;		/* wheel swept up to this tick */
 } LockablePartition;
+
+/* A remote lease that was lost, for lockable_leases (protocol rule 11) */
+#define LOCKABLE_LOST_RING	64
+
+typedef struct LockableLost
+{
+	bool		used;
+	bool		keepalive;
+	Oid			dbid;			/* database of the acquirer */
+	Oid			owner;
+	int			pid;
+	uint64		token;
+	int64		ttl;
+	int64		renewals;
+	int			failures;
+	TimestampTz acquired_at;
+	TimestampTz remote_ok_at;	/* last successful acquire or heartbeat */
+	TimestampTz lost_at;
+	char		name[LOCKABLE_NAME_MAXLEN + 1]; /* without the prefix */
+} LockableLost;
 
 typedef struct LockableShared
 {
@@ -216,6 +288,11 @@ typedef struct LockableShared
 	LockableTime grace_until;	/* no grant before this, after a crash */
 	pg_atomic_uint32 any_waiters;	/* backends in lockable_acquire_any waits */
 	ConditionVariable any_cv;	/* broadcast when a lease is deleted */
+	pg_atomic_uint32 nremote;	/* remote entries, in any state */
+	LWLock	   *remote_lock;	/* protects lost[] and lost_next */
+	int			lost_next;
+	LockableLost lost[LOCKABLE_LOST_RING];
+	pg_atomic_uint64 remote_connects;	/* connections the worker opened */
 	Latch	   *worker_latch;	/* set by the worker; NULL when not running */
 	int			worker_pid;
 	int64		last_sweep_usec;	/* duration of the worker's last sweep */
@@ -265,7 +342,38 @@ typedef struct LeaseInfo
 	int64		ttl;
 	int64		renewals;
 	int			nwaiters;
+	uint8		remote;			/* LeaseRemoteState */
+	int			prefix_len;
+	int			remote_failures;
+	LockableTime remote_ok;
 } LeaseInfo;
+
+/* Requests to the remote service (remote.c) */
+typedef enum LockableRemoteOp
+{
+	LOCKABLE_REMOTE_ACQUIRE,
+	LOCKABLE_REMOTE_HEARTBEAT,
+	LOCKABLE_REMOTE_RELEASE
+} LockableRemoteOp;
+
+typedef enum LockableRemoteOutcome
+{
+	LOCKABLE_REMOTE_TRUE,		/* 2xx, {"response": true} */
+	LOCKABLE_REMOTE_FALSE,		/* 2xx, {"response": false} */
+	LOCKABLE_REMOTE_FAILED		/* anything else: see error */
+} LockableRemoteOutcome;
+
+/* One request the worker sends for a remote lease, and its answer */
+typedef struct LockableRemoteJob
+{
+	LeaseKey	key;
+	uint32		hashcode;
+	uint64		token;
+	LockableRemoteOp op;
+	LockableTime sent_at;
+	LockableRemoteOutcome outcome;
+	char		error[256];
+} LockableRemoteJob;
 
 /* settings (lockable.c) */
 extern PGDLLIMPORT int lockable_max_leases;
@@ -274,6 +382,14 @@ extern PGDLLIMPORT int lockable_max_ttl;	/* seconds */
 extern PGDLLIMPORT int lockable_max_hold;	/* seconds, 0 = no cap */
 extern PGDLLIMPORT int lockable_worker_naptime; /* milliseconds */
 extern PGDLLIMPORT bool lockable_crash_grace;
+extern PGDLLIMPORT char *lockable_remote_url;
+extern PGDLLIMPORT char *lockable_remote_token;
+extern PGDLLIMPORT char *lockable_remote_prefix;
+extern PGDLLIMPORT bool lockable_remote;
+extern PGDLLIMPORT int lockable_remote_timeout;	/* milliseconds */
+extern PGDLLIMPORT int lockable_remote_heartbeat_interval;	/* milliseconds */
+extern PGDLLIMPORT int lockable_remote_lease;	/* milliseconds */
+extern PGDLLIMPORT int lockable_remote_max_connections;
 
 /* clock.c */
 extern LockableTime lockable_clock_now(void);
@@ -317,12 +433,35 @@ extern void lockable_lease_sweep(LockableTime *next_due);
 extern void lockable_stats_read(LockableCounters *sum);
 extern void lockable_stats_reset(void);
 extern void lockable_worker_wake(void);
+extern void lockable_remote_key(LeaseRequest *req);
+extern bool lockable_remote_begin(LeaseRequest *req, int prefix_len);
+extern uint64 lockable_remote_finish(LeaseRequest *req,
+									 LockableRemoteOutcome outcome,
+									 LockableTime sent_at);
+extern bool lockable_lease_exists(LeaseRequest *req, uint64 token);
+extern int	lockable_remote_collect(LockableRemoteJob *jobs, int max,
+									LockableTime *next_due);
+extern void lockable_remote_apply(LockableRemoteJob *job);
+extern void lockable_remote_lost_ack(uint64 token);
+extern LockableLost *lockable_remote_lost_snapshot(Oid dbid, int *n);
 
 /* persist.c */
 extern void lockable_persist_startup(void);
 extern void lockable_horizon_check(int64 ttl);
 extern void lockable_horizon_extend(int64 ttl);
 extern void lockable_horizon_maintain(void);
+
+/* remote.c */
+extern int64 lockable_remote_interval_usec(void);
+extern int64 lockable_remote_worker_timeout_usec(void);
+extern LockableRemoteOutcome lockable_remote_call(LockableRemoteOp op,
+												  const char *name, int len,
+												  LockableTime *sent_at);
+extern void lockable_remote_check_configured(void);
+extern void lockable_remote_worker_start(LockableRemoteJob *jobs, int n);
+extern int	lockable_remote_worker_capacity(void);
+extern bool lockable_remote_worker_busy(void);
+extern bool lockable_remote_worker_wait(long timeout_ms);
 
 /* worker.c */
 extern void lockable_worker_register(void);

@@ -504,6 +504,8 @@ state_dump(int code, Datum arg)
 
 		if (l->keepalive)
 			continue;			/* its session is gone */
+		if (l->remote != LEASE_LOCAL)
+			continue;			/* the service lets it go within its lease */
 		memset(&e, 0, sizeof(e));
 		e.dbid = l->dbid;
 		e.owner = l->owner;

@@ -12,6 +12,12 @@
  * the worker would otherwise wake.  It exits with code 1 on SIGTERM, so
  * the postmaster restarts it (except at shutdown).
  *
+ * It also keeps remote leases (remote.c) alive on the lock service: each
+ * pass claims the heartbeats and releases that are due and starts them on
+ * curl's multi handle, and while requests are in flight the worker sleeps
+ * on curl's sockets and its latch together, so a slow or dead service
+ * never delays the sweep of local leases.
+ *
  * Copyright (c) 2026, the lockable authors
  *
  *-------------------------------------------------------------------------
@@ -68,11 +74,37 @@ ms_until(LockableTime t, LockableTime now)
 	return Min((t - now + 999) / 1000, (LockableTime) lockable_worker_naptime);
 }
 
+/* Remote heartbeats and releases claimed in one pass, at most */
+#define WORKER_MAX_JOBS		1024
+
+/*
+ * Claim and start the remote requests that are due, if there is room for
+ * more in flight.  Lowers *remote_due to when the next one is due.
+ */
+static void
+worker_remote_pass(LockableRemoteJob *jobs, LockableTime *remote_due)
+{
+	bool		url_set = lockable_remote_url[0] != '\0';
+	int			room = url_set ? lockable_remote_worker_capacity() : 0;
+	int			n;
+
+	/* without a URL nothing is sent, but losses still come due */
+	if (url_set && room == 0)
+		return;
+	*remote_due = LOCKABLE_FOREVER;
+	n = lockable_remote_collect(jobs, Min(room, WORKER_MAX_JOBS), remote_due);
+	if (n > 0)
+		lockable_remote_worker_start(jobs, n);
+}
+
 void
 lockable_worker_main(Datum main_arg)
 {
 	MemoryContext sweep_cxt;
 	LockableTime next_due = LOCKABLE_FOREVER;
+	LockableTime remote_due = 0;
+	LockableRemoteJob *jobs;
+	bool		latch_set = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -86,6 +118,9 @@ lockable_worker_main(Datum main_arg)
 	sweep_cxt = AllocSetContextCreate(TopMemoryContext, "lockable sweep",
 									  ALLOCSET_DEFAULT_SIZES);
 
+	jobs = MemoryContextAlloc(TopMemoryContext,
+							  sizeof(LockableRemoteJob) * WORKER_MAX_JOBS);
+
 	ereport(LOG, (errmsg("lockable worker started")));
 
 	for (;;)
@@ -96,14 +131,26 @@ lockable_worker_main(Datum main_arg)
 		old = MemoryContextSwitchTo(sweep_cxt);
 		lockable_horizon_maintain();
 		lockable_lease_sweep(&next_due);
-		MemoryContextSwitchTo(old);
 		lockable_shared->last_sweep_usec = lockable_clock_now() - start;
-		MemoryContextReset(sweep_cxt);
 
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms_until(next_due, lockable_clock_now()),
-						 PG_WAIT_EXTENSION);
+		if (pg_atomic_read_u32(&lockable_shared->nremote) > 0 &&
+			(latch_set || remote_due <= lockable_clock_now()))
+			worker_remote_pass(jobs, &remote_due);
+
+		/* with no room for more requests, only answers can make room */
+		if (!(lockable_remote_worker_busy() &&
+			  lockable_remote_worker_capacity() == 0))
+			next_due = Min(next_due, remote_due);
+
+		if (lockable_remote_worker_busy())
+			latch_set = lockable_remote_worker_wait(ms_until(next_due, lockable_clock_now()));
+		else
+			latch_set = (WaitLatch(MyLatch,
+								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+								   ms_until(next_due, lockable_clock_now()),
+								   PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(sweep_cxt);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 

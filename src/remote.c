@@ -1,0 +1,832 @@
+/*-------------------------------------------------------------------------
+ *
+ * remote.c
+ *	  All libcurl code of lockable: requests to a lockable.dev-compatible
+ *	  lock service (acquire, heartbeat, release), for the acquiring backend
+ *	  and, many at once, for the background worker.
+ *
+ * Requests run on a curl multi handle driven through its socket interface
+ * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION): the process waits in
+ * a WaitEventSet on curl's sockets *and* its latch, so a backend answers
+ * pg_cancel_backend, statement_timeout and shutdown at once, and the
+ * worker keeps sweeping local leases while the service is slow or down.
+ * Connections are kept in the multi handle's cache and reused.  Answers
+ * are parsed with PostgreSQL's JSON parser (pg_parse_json), which reports
+ * errors instead of raising them, so a bad answer never takes the worker
+ * down.
+ *
+ * The account token is given to curl as the basic-auth user name
+ * (CURLOPT_USERNAME, empty password) and appears in no URL, message or
+ * log line.  TLS peers are verified (curl's defaults), redirects are not
+ * followed, and only http and https are allowed.
+ *
+ * Copyright (c) 2026, the lockable authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "common/jsonapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#if PG_VERSION_NUM >= 170000
+#include "utils/wait_event.h"
+#endif
+
+#include "lockable.h"
+
+/* Longest answer body kept; the service's answers are a few bytes */
+#define REMOTE_MAX_BODY		(64 * 1024)
+
+/* Requests the worker keeps in flight per allowed connection */
+#define REMOTE_INFLIGHT_PER_CONNECTION	16
+
+/* Most requests in flight: the worker's, and a backend's (one) */
+#define REMOTE_WORKER_TRANSFERS	(REMOTE_INFLIGHT_PER_CONNECTION * 64)
+
+/* A socket curl asked us to watch */
+typedef struct RemoteSocket
+{
+	curl_socket_t fd;
+	int			what;			/* CURL_POLL_IN, _OUT or _INOUT */
+} RemoteSocket;
+
+/* One request on the multi handle */
+typedef struct RemoteTransfer
+{
+	CURL	   *easy;
+	bool		in_use;
+	bool		done;
+	CURLcode	result;
+	LockableRemoteJob job;
+	StringInfoData body;
+	bool		body_too_big;
+	char		errbuf[CURL_ERROR_SIZE];
+} RemoteTransfer;
+
+/* This process's client: one multi handle, its sockets and transfers */
+typedef struct RemoteClient
+{
+	CURLM	   *multi;
+	int			nsockets;
+	int			maxsockets;
+	RemoteSocket *sockets;
+	LockableTime timer_at;		/* curl wants a timeout call then */
+	int			ntransfers;
+	RemoteTransfer *transfers;
+	int			inflight;
+	int			max_connections;	/* what the multi handle was set to */
+	/* failures not yet logged (worker) */
+	int			failures;
+	char		last_error[256];
+	LockableTime failures_logged_at;
+} RemoteClient;
+
+static RemoteClient *client = NULL;
+
+/*
+ * Settings
+ */
+
+/* How often the worker heartbeats: at most a third of the remote lease */
+int64
+lockable_remote_interval_usec(void)
+{
+	return Min((int64) lockable_remote_heartbeat_interval,
+			   (int64) lockable_remote_lease / 3) * 1000;
+}
+
+/* The worker's request timeout: at most a third of the remote lease */
+int64
+lockable_remote_worker_timeout_usec(void)
+{
+	return Min((int64) lockable_remote_timeout,
+			   (int64) lockable_remote_lease / 3) * 1000;
+}
+
+/*
+ * lockable_remote_check_configured
+ *		Error out unless a remote service is configured.
+ */
+void
+lockable_remote_check_configured(void)
+{
+	if (lockable_remote_url == NULL || lockable_remote_url[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lockable.remote is on but lockable.remote_url is not set"),
+				 errhint("Set lockable.remote_url in postgresql.conf and reload, or turn lockable.remote off.")));
+}
+
+/* The account token: the setting, or the server's LOCKABLE_AUTH_TOKEN */
+static const char *
+remote_token(void)
+{
+	if (lockable_remote_token != NULL && lockable_remote_token[0] != '\0')
+		return lockable_remote_token;
+	return getenv("LOCKABLE_AUTH_TOKEN");
+}
+
+static const char *
+op_name(LockableRemoteOp op)
+{
+	switch (op)
+	{
+		case LOCKABLE_REMOTE_ACQUIRE:
+			return "acquire";
+		case LOCKABLE_REMOTE_HEARTBEAT:
+			return "heartbeat";
+		case LOCKABLE_REMOTE_RELEASE:
+			return "release";
+	}
+	return "?";
+}
+
+/*
+ * curl callbacks.  None of them may raise an error: they run inside curl.
+ */
+
+static size_t
+write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+	RemoteTransfer *t = (RemoteTransfer *) userp;
+	size_t		n = size * nmemb;
+
+	if (t->body.len + n > REMOTE_MAX_BODY)
+	{
+		t->body_too_big = true;
+		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
+	}
+	appendBinaryStringInfoNT(&t->body, data, n);
+	return n;
+}
+
+static int
+socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+	RemoteClient *c = (RemoteClient *) userp;
+	int			i;
+
+	for (i = 0; i < c->nsockets; i++)
+		if (c->sockets[i].fd == fd)
+			break;
+	if (what == CURL_POLL_REMOVE)
+	{
+		if (i < c->nsockets)
+			c->sockets[i] = c->sockets[--c->nsockets];
+		return 0;
+	}
+	if (i == c->nsockets)
+	{
+		if (c->nsockets == c->maxsockets)
+			return -1;			/* cannot happen: bounded by transfers */
+		c->nsockets++;
+	}
+	c->sockets[i].fd = fd;
+	c->sockets[i].what = what;
+	return 0;
+}
+
+static int
+timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+	RemoteClient *c = (RemoteClient *) userp;
+
+	if (timeout_ms < 0)
+		c->timer_at = LOCKABLE_FOREVER;
+	else
+		c->timer_at = lockable_clock_now() + (LockableTime) timeout_ms * 1000;
+	return 0;
+}
+
+/* Abort a transfer when the backend has an interrupt to serve */
+static int
+progress_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+			curl_off_t ultotal, curl_off_t ulnow)
+{
+	return (QueryCancelPending || ProcDiePending) ? 1 : 0;
+}
+
+/*
+ * The client
+ */
+
+static RemoteClient *
+client_get(int ntransfers)
+{
+	MemoryContext old;
+	int			max_connections = lockable_remote_max_connections;
+
+	if (client != NULL && client->max_connections == max_connections)
+		return client;
+
+	if (client == NULL)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("lockable: could not initialize libcurl")));
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		client = palloc0(sizeof(RemoteClient));
+		client->multi = curl_multi_init();
+		if (client->multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("lockable: could not create a libcurl multi handle")));
+		client->ntransfers = ntransfers;
+		client->transfers = palloc0(sizeof(RemoteTransfer) * client->ntransfers);
+		/* a transfer may hold a socket, or two while it connects */
+		client->maxsockets = client->ntransfers * 2 + 8;
+		client->sockets = palloc0(sizeof(RemoteSocket) * client->maxsockets);
+		client->timer_at = LOCKABLE_FOREVER;
+		MemoryContextSwitchTo(old);
+
+		curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
+		curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
+		curl_multi_setopt(client->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+		curl_multi_setopt(client->multi, CURLMOPT_TIMERDATA, client);
+	}
+	curl_multi_setopt(client->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+					  (long) max_connections);
+	curl_multi_setopt(client->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+					  (long) max_connections);
+	curl_multi_setopt(client->multi, CURLMOPT_MAXCONNECTS,
+					  (long) max_connections);
+	client->max_connections = max_connections;
+	return client;
+}
+
+/*
+ * Start a request for t->job on the multi handle.  The URL is
+ * {lockable.remote_url}/{op}/{name percent-encoded as one path segment}.
+ */
+static void
+transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
+{
+	const char *token = remote_token();
+	char	   *escaped;
+	StringInfoData url;
+	int			base_len;
+	long		timeout_ms;
+	MemoryContext old;
+
+	if (t->easy == NULL)
+	{
+		t->easy = curl_easy_init();
+		if (t->easy == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("lockable: could not create a libcurl handle")));
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		initStringInfo(&t->body);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		curl_easy_reset(t->easy);
+	resetStringInfo(&t->body);
+	t->body_too_big = false;
+	t->errbuf[0] = '\0';
+	t->done = false;
+	t->result = CURLE_OK;
+
+	escaped = curl_easy_escape(t->easy, t->job.key.name, t->job.key.len);
+	if (escaped == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("lockable: could not percent-encode a lease name")));
+	initStringInfo(&url);
+	base_len = strlen(lockable_remote_url);
+	while (base_len > 0 && lockable_remote_url[base_len - 1] == '/')
+		base_len--;
+	appendBinaryStringInfo(&url, lockable_remote_url, base_len);
+	appendStringInfo(&url, "/%s/%s", op_name(t->job.op), escaped);
+	curl_free(escaped);
+
+	timeout_ms = backend ? lockable_remote_timeout :
+		(long) (lockable_remote_worker_timeout_usec() / 1000);
+
+	curl_easy_setopt(t->easy, CURLOPT_URL, url.data);
+	curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS,
+					 (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(t->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	curl_easy_setopt(t->easy, CURLOPT_USERAGENT, "lockable/1.1");
+	curl_easy_setopt(t->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (token != NULL && token[0] != '\0')
+	{
+		curl_easy_setopt(t->easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		curl_easy_setopt(t->easy, CURLOPT_USERNAME, token);
+		curl_easy_setopt(t->easy, CURLOPT_PASSWORD, "");
+	}
+	curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(t->easy, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->errbuf);
+	curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+	if (backend)
+	{
+		curl_easy_setopt(t->easy, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(t->easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
+	}
+	pfree(url.data);
+
+	if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("lockable: could not start a request to the lock service")));
+	t->in_use = true;
+	c->inflight++;
+}
+
+static void
+transfer_finish(RemoteClient *c, RemoteTransfer *t)
+{
+	if (t->in_use)
+	{
+		curl_multi_remove_handle(c->multi, t->easy);
+		t->in_use = false;
+		c->inflight--;
+	}
+}
+
+/*
+ * JSON answers: {"response": true} or {"response": false}, other keys
+ * ignored.  Anything else is an error.
+ */
+typedef struct AnswerState
+{
+	int			depth;
+	bool		is_object;
+	bool		at_response;
+	int			response;		/* -1 not seen (or not a boolean), 0, 1 */
+} AnswerState;
+
+#if PG_VERSION_NUM >= 160000
+#define JSON_CB_RETURN	JsonParseErrorType
+#define JSON_CB_OK		return JSON_SUCCESS
+#else
+#define JSON_CB_RETURN	void
+#define JSON_CB_OK		return
+#endif
+
+static JSON_CB_RETURN
+answer_object_start(void *state)
+{
+	AnswerState *s = state;
+
+	if (s->depth == 0)
+		s->is_object = true;
+	s->depth++;
+	JSON_CB_OK;
+}
+
+static JSON_CB_RETURN
+answer_end(void *state)
+{
+	((AnswerState *) state)->depth--;
+	JSON_CB_OK;
+}
+
+static JSON_CB_RETURN
+answer_array_start(void *state)
+{
+	((AnswerState *) state)->depth++;
+	JSON_CB_OK;
+}
+
+static JSON_CB_RETURN
+answer_field_start(void *state, char *fname, bool isnull)
+{
+	AnswerState *s = state;
+
+	s->at_response = (s->depth == 1 && fname != NULL &&
+					  strcmp(fname, "response") == 0);
+	if (s->at_response)
+		s->response = -1;
+	JSON_CB_OK;
+}
+
+static JSON_CB_RETURN
+answer_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	AnswerState *s = state;
+
+	if (s->depth == 1 && s->at_response)
+	{
+		if (tokentype == JSON_TOKEN_TRUE)
+			s->response = 1;
+		else if (tokentype == JSON_TOKEN_FALSE)
+			s->response = 0;
+		s->at_response = false;
+	}
+	JSON_CB_OK;
+}
+
+/* -1 if body is not the expected answer, else 0 or 1 */
+static int
+parse_answer(StringInfo body)
+{
+	JsonSemAction sem;
+	AnswerState state;
+	JsonParseErrorType err;
+#if PG_VERSION_NUM >= 170000
+	JsonLexContext lexbuf;
+#endif
+	JsonLexContext *lex;
+
+	if (body->len == 0 ||
+		pg_verify_mbstr(PG_UTF8, body->data, body->len, true) == false)
+		return -1;
+	memset(&state, 0, sizeof(state));
+	state.response = -1;
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &state;
+	sem.object_start = answer_object_start;
+	sem.object_end = answer_end;
+	sem.array_start = answer_array_start;
+	sem.array_end = answer_end;
+	sem.object_field_start = answer_field_start;
+	sem.scalar = answer_scalar;
+#if PG_VERSION_NUM >= 170000
+	lex = makeJsonLexContextCstringLen(&lexbuf, body->data, body->len,
+									   PG_UTF8, true);
+#else
+	lex = makeJsonLexContextCstringLen(body->data, body->len, PG_UTF8, true);
+#endif
+	err = pg_parse_json(lex, &sem);
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#endif
+	if (err != JSON_SUCCESS || !state.is_object)
+		return -1;
+	return state.response;
+}
+
+/*
+ * Turn a finished transfer into job->outcome (and job->error).  The
+ * message never contains the URL or the token.
+ */
+static void
+transfer_outcome(RemoteClient *c, RemoteTransfer *t)
+{
+	LockableRemoteJob *job = &t->job;
+	long		status = 0;
+	long		connects = 0;
+
+	/* connections this request had to open, for lockable_stats */
+	if (curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
+		connects > 0)
+		pg_atomic_fetch_add_u64(&lockable_shared->remote_connects, connects);
+
+	job->outcome = LOCKABLE_REMOTE_FAILED;
+	if (t->result != CURLE_OK)
+	{
+		if (t->body_too_big)
+			snprintf(job->error, sizeof(job->error),
+					 "the answer is longer than %d bytes", REMOTE_MAX_BODY);
+		else if (t->result == CURLE_OPERATION_TIMEDOUT)
+			snprintf(job->error, sizeof(job->error),
+					 "no answer within lockable.remote_timeout (%s)",
+					 t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
+		else
+			snprintf(job->error, sizeof(job->error), "%s",
+					 t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
+		return;
+	}
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status < 200 || status > 299)
+	{
+		snprintf(job->error, sizeof(job->error), "HTTP status %ld%s", status,
+				 status == 401 ? " (the account token was refused)" :
+				 (status >= 300 && status < 400) ? " (redirects are not followed)" : "");
+		return;
+	}
+	switch (parse_answer(&t->body))
+	{
+		case 1:
+			job->outcome = LOCKABLE_REMOTE_TRUE;
+			break;
+		case 0:
+			job->outcome = LOCKABLE_REMOTE_FALSE;
+			break;
+		default:
+			snprintf(job->error, sizeof(job->error),
+					 "the answer is not {\"response\": true|false} (HTTP status %ld, %d bytes)",
+					 status, t->body.len);
+			break;
+	}
+}
+
+/* Collect transfers curl has finished */
+static void
+collect_done(RemoteClient *c)
+{
+	CURLMsg    *msg;
+	int			left;
+
+	while ((msg = curl_multi_info_read(c->multi, &left)) != NULL)
+	{
+		RemoteTransfer *t = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
+		if (t == NULL)
+			continue;
+		t->result = msg->data.result;
+		t->done = true;
+	}
+}
+
+/*
+ * Wait up to timeout_ms (-1: no limit) for curl's sockets, curl's timer or
+ * the latch, and let curl act on what happened.  Returns true if the latch
+ * was set (it is not reset here).
+ */
+static bool
+client_wait(RemoteClient *c, long timeout_ms, uint32 wait_event_info)
+{
+	WaitEventSet *set;
+	WaitEvent  *events;
+	int			nevents = c->nsockets + 2;
+	int			n;
+	int			running;
+	bool		latch_set = false;
+	bool		timer_due;
+	LockableTime now = lockable_clock_now();
+
+	if (c->timer_at != LOCKABLE_FOREVER)
+	{
+		long		timer_ms = c->timer_at <= now ? 0 :
+			(long) Min((c->timer_at - now + 999) / 1000, (int64) INT_MAX);
+
+		if (timeout_ms < 0 || timer_ms < timeout_ms)
+			timeout_ms = timer_ms;
+	}
+
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, nevents);
+#else
+	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	for (int i = 0; i < c->nsockets; i++)
+	{
+		uint32		ev = 0;
+
+		if (c->sockets[i].what & CURL_POLL_IN)
+			ev |= WL_SOCKET_READABLE;
+		if (c->sockets[i].what & CURL_POLL_OUT)
+			ev |= WL_SOCKET_WRITEABLE;
+		if (ev != 0)
+			AddWaitEventToSet(set, ev, c->sockets[i].fd, NULL, NULL);
+	}
+	events = palloc(sizeof(WaitEvent) * nevents);
+	n = WaitEventSetWait(set, timeout_ms, events, nevents, wait_event_info);
+	FreeWaitEventSet(set);
+
+	for (int i = 0; i < n; i++)
+	{
+		int			flags = 0;
+
+		if (events[i].events & WL_LATCH_SET)
+		{
+			latch_set = true;
+			continue;
+		}
+		if (events[i].events & WL_SOCKET_READABLE)
+			flags |= CURL_CSELECT_IN;
+		if (events[i].events & WL_SOCKET_WRITEABLE)
+			flags |= CURL_CSELECT_OUT;
+		if (flags != 0)
+			curl_multi_socket_action(c->multi, events[i].fd, flags, &running);
+	}
+	pfree(events);
+
+	timer_due = c->timer_at != LOCKABLE_FOREVER &&
+		c->timer_at <= lockable_clock_now();
+	if (timer_due)
+	{
+		c->timer_at = LOCKABLE_FOREVER;
+		curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	collect_done(c);
+	return latch_set;
+}
+
+static uint32
+remote_wait_event(void)
+{
+#if PG_VERSION_NUM >= 170000
+	static uint32 wait_event = 0;
+
+	if (wait_event == 0)
+		wait_event = WaitEventExtensionNew("LockableRemote");
+	return wait_event;
+#else
+	return PG_WAIT_EXTENSION;
+#endif
+}
+
+/*
+ * The backend's side
+ */
+
+/*
+ * lockable_remote_call
+ *		Send one request for name (prefix included) and wait for the answer,
+ *		answering interrupts at once.  Returns LOCKABLE_REMOTE_TRUE or
+ *		_FALSE, with *sent_at set to when it was sent; raises an error for
+ *		anything else (the request is then abandoned).
+ */
+LockableRemoteOutcome
+lockable_remote_call(LockableRemoteOp op, const char *name, int len,
+					 LockableTime *sent_at)
+{
+	RemoteClient *c;
+	RemoteTransfer *t;
+	LockableRemoteOutcome outcome;
+
+	lockable_remote_check_configured();
+	c = client_get(1);
+	t = &c->transfers[0];		/* a backend has one request at a time */
+	Assert(!t->in_use);
+	memset(&t->job, 0, sizeof(t->job));
+	t->job.op = op;
+	t->job.key.len = len;
+	memcpy(t->job.key.name, name, len);
+
+	PG_TRY();
+	{
+		*sent_at = lockable_clock_now();
+		t->job.sent_at = *sent_at;
+		transfer_start(c, t, true);
+		while (!t->done)
+		{
+			if (client_wait(c, -1, remote_wait_event()))
+			{
+				ResetLatch(MyLatch);
+				CHECK_FOR_INTERRUPTS();
+			}
+			/* curl stopped because of an interrupt: serve it */
+			if (t->done && t->result == CURLE_ABORTED_BY_CALLBACK)
+				CHECK_FOR_INTERRUPTS();
+		}
+		transfer_outcome(c, t);
+	}
+	PG_FINALLY();
+	{
+		transfer_finish(c, t);
+	}
+	PG_END_TRY();
+
+	outcome = t->job.outcome;
+	if (outcome == LOCKABLE_REMOTE_FAILED)
+	{
+		long		status = 0;
+
+		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+		ereport(ERROR,
+				(errcode(t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
+						 status == 401 || status == 403 ? ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
+						 (status < 200 || status > 299) ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :
+						 ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("lockable: remote %s of \"%.*s\" failed: %s",
+						op_name(op), len, name, t->job.error),
+				 errdetail("No lease was taken."),
+				 status == 401 ?
+				 errhint("Set lockable.remote_token, or LOCKABLE_AUTH_TOKEN in the server's environment, to the account token.") : 0));
+	}
+	return outcome;
+}
+
+/*
+ * The worker's side
+ */
+
+/*
+ * lockable_remote_worker_capacity
+ *		How many more requests the worker may start now.
+ */
+int
+lockable_remote_worker_capacity(void)
+{
+	int			limit;
+	RemoteClient *c;
+
+	if (lockable_remote_url == NULL || lockable_remote_url[0] == '\0')
+		return 0;
+	c = client_get(REMOTE_WORKER_TRANSFERS);
+	limit = Min(c->ntransfers,
+				REMOTE_INFLIGHT_PER_CONNECTION * lockable_remote_max_connections);
+	return Max(limit - c->inflight, 0);
+}
+
+/*
+ * lockable_remote_worker_start
+ *		Start requests for jobs claimed by lockable_remote_collect.
+ */
+void
+lockable_remote_worker_start(LockableRemoteJob *jobs, int n)
+{
+	RemoteClient *c = client_get(REMOTE_WORKER_TRANSFERS);
+	int			next = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		while (next < c->ntransfers && c->transfers[next].in_use)
+			next++;
+		if (next == c->ntransfers)
+			elog(ERROR, "lockable: no free remote transfer slot");
+		c->transfers[next].job = jobs[i];
+		c->transfers[next].job.sent_at = lockable_clock_now();
+		transfer_start(c, &c->transfers[next], false);
+	}
+	/* let curl start the new transfers */
+	if (n > 0)
+	{
+		int			running;
+
+		curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		collect_done(c);
+	}
+}
+
+/*
+ * lockable_remote_worker_busy
+ *		Has the worker requests in flight?
+ */
+bool
+lockable_remote_worker_busy(void)
+{
+	return client != NULL && client->inflight > 0;
+}
+
+/* Hand finished transfers' answers to the lease table */
+static void
+worker_apply_done(RemoteClient *c)
+{
+	for (int i = 0; i < c->ntransfers; i++)
+	{
+		RemoteTransfer *t = &c->transfers[i];
+
+		if (!t->in_use || !t->done)
+			continue;
+		transfer_outcome(c, t);
+		transfer_finish(c, t);
+		if (t->job.outcome == LOCKABLE_REMOTE_FAILED)
+		{
+			c->failures++;
+			snprintf(c->last_error, sizeof(c->last_error), "%s of \"%.*s\": %s",
+					 op_name(t->job.op), (int) t->job.key.len,
+					 t->job.key.name, t->job.error);
+		}
+		lockable_remote_apply(&t->job);
+	}
+
+	/* failed requests are retried; say so at most every 10 seconds */
+	if (c->failures > 0 &&
+		lockable_clock_now() - c->failures_logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: %d remote requests failed and will be retried",
+						c->failures),
+				 errdetail("The last one: %s.", c->last_error)));
+		c->failures = 0;
+		c->failures_logged_at = lockable_clock_now();
+	}
+}
+
+/*
+ * lockable_remote_worker_wait
+ *		The worker's sleep while requests are in flight: wait for curl's
+ *		sockets and the latch together for up to timeout_ms, then apply the
+ *		answers that came.  Returns true if the latch was set; it is left
+ *		for the caller to reset.
+ */
+bool
+lockable_remote_worker_wait(long timeout_ms)
+{
+	RemoteClient *c = client;
+	bool		latch_set;
+
+	Assert(c != NULL);
+	latch_set = client_wait(c, timeout_ms, PG_WAIT_EXTENSION);
+	worker_apply_done(c);
+	return latch_set;
+}
