@@ -40,6 +40,7 @@ LK_APT_PACKAGES=(
 	libcurl4-openssl-dev
 	pkg-config
 	libpq-dev
+	python3
 	postgresql-15-cron
 	pgbouncer
 )
