@@ -721,12 +721,16 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
 
 /*
  * lockable_remote_worker_capacity
- *		How many more requests the worker may start now.
+ *		How many more requests the worker should start now: 0 until at
+ *		least half the allowed requests in flight have been answered, so
+ *		that a pass over the remote leases claims many at a time instead of
+ *		a few after every answer.
  */
 int
 lockable_remote_worker_capacity(void)
 {
 	int			limit;
+	int			room;
 	RemoteClient *c;
 
 	if (lockable_remote_url == NULL || lockable_remote_url[0] == '\0')
@@ -734,7 +738,10 @@ lockable_remote_worker_capacity(void)
 	c = client_get(REMOTE_WORKER_TRANSFERS);
 	limit = Min(c->ntransfers,
 				REMOTE_INFLIGHT_PER_CONNECTION * lockable_remote_max_connections);
-	return Max(limit - c->inflight, 0);
+	room = Max(limit - c->inflight, 0);
+	if (c->inflight > 0 && room < limit / 2)
+		return 0;
+	return room;
 }
 
 /*
