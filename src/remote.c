@@ -102,7 +102,7 @@ lockable_remote_interval_usec(void)
 			   (int64) lockable_remote_lease / 3) * 1000;
 }
 
-/* The worker's request timeout: at most a third of the remote lease */
+/* Request timeout: at most a third of the remote lease */
 int64
 lockable_remote_worker_timeout_usec(void)
 {
@@ -308,8 +308,11 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 	appendStringInfo(&url, "/%s/%s", op_name(t->job.op), escaped);
 	curl_free(escaped);
 
-	timeout_ms = backend ? lockable_remote_timeout :
-		(long) (lockable_remote_worker_timeout_usec() / 1000);
+	/*
+	 * At most a third of the remote lease, for the acquire too: a lock
+	 * granted by a late answer must still leave time for heartbeats.
+	 */
+	timeout_ms = (long) (lockable_remote_worker_timeout_usec() / 1000);
 
 	curl_easy_setopt(t->easy, CURLOPT_URL, url.data);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
@@ -702,7 +705,8 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
 
 		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 		ereport(ERROR,
-				(errcode(t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
+				(errcode(t->body_too_big ? ERRCODE_PROTOCOL_VIOLATION :
+						 t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
 						 status == 401 || status == 403 ? ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
 						 (status < 200 || status > 299) ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :
 						 ERRCODE_PROTOCOL_VIOLATION),
