@@ -505,6 +505,43 @@ dequeue_locked(Lease *lease, int slot, LockableWakeList *wl)
 }
 
 /*
+ * Find the entry of req's key, or make a new one (*found false) counted in
+ * nleases.  When the table is full, releases the partition lock (held
+ * exclusively by the caller) and raises an error naming
+ * lockable.max_leases; nothing else is disturbed.
+ */
+static Lease *
+enter_locked(LeaseRequest *req, bool *found)
+{
+	Lease	   *lease;
+
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_ENTER_NULL, found);
+	if (*found)
+		return lease;
+	if (lease != NULL &&
+		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
+	{
+		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+		hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+									HASH_REMOVE, NULL);
+		lease = NULL;
+	}
+	if (lease == NULL)
+	{
+		partition_stats(req->hashcode)->full++;
+		LWLockRelease(partition_lock(req->hashcode));
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many leases"),
+				 errdetail("All %d lease slots are in use.",
+						   lockable_max_leases),
+				 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
+	}
+	return lease;
+}
+
+/*
  * lockable_lease_try
  *		Try once to acquire; if the lease is held and enqueue is true, join
  *		its wait queue (the caller then loops on lockable_lease_wait_check).
@@ -529,29 +566,9 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 	wake_init(&wl);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = lockable_clock_now();
-	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-										HASH_ENTER_NULL, &found);
+	lease = enter_locked(req, &found);
 	if (!found)
 	{
-		if (lease != NULL &&
-			pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
-		{
-			pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
-			hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-										HASH_REMOVE, NULL);
-			lease = NULL;
-		}
-		if (lease == NULL)
-		{
-			stats->full++;
-			LWLockRelease(lock);
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("too many leases"),
-					 errdetail("All %d lease slots are in use.",
-							   lockable_max_leases),
-					 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
-		}
 		init_entry_locked(lease, req->hashcode, now + req->ttl);
 		*token = grant_locked(lease, req->ttl, req->roleid, MyProcPid,
 							  lockable_my_slot(),
@@ -1173,8 +1190,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 	wake_init(&wl);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = lockable_clock_now();
-	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-										HASH_ENTER_NULL, &found);
+	lease = enter_locked(req, &found);
 	if (found)
 	{
 		/* an expired remote lease is let go of, not taken over */
@@ -1186,25 +1202,6 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 		LWLockRelease(lock);
 		wake_send(&wl);
 		return false;
-	}
-	if (lease != NULL &&
-		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
-	{
-		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
-		hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-									HASH_REMOVE, NULL);
-		lease = NULL;
-	}
-	if (lease == NULL)
-	{
-		stats->full++;
-		LWLockRelease(lock);
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many leases"),
-				 errdetail("All %d lease slots are in use.",
-						   lockable_max_leases),
-				 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
 	}
 
 	lease->hashcode = req->hashcode;
