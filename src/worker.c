@@ -133,14 +133,17 @@ lockable_worker_main(Datum main_arg)
 		lockable_lease_sweep(&next_due);
 		lockable_shared->last_sweep_usec = lockable_clock_now() - start;
 
-		if (pg_atomic_read_u32(&lockable_shared->nremote) > 0 &&
-			(latch_set || remote_due <= lockable_clock_now()))
-			worker_remote_pass(jobs, &remote_due);
-
-		/* with no room for more requests, only answers can make room */
-		if (!(lockable_remote_worker_busy() &&
-			  lockable_remote_worker_capacity() == 0))
-			next_due = Min(next_due, remote_due);
+		if (pg_atomic_read_u32(&lockable_shared->nremote) == 0)
+			remote_due = LOCKABLE_FOREVER;	/* nothing remote to do */
+		else
+		{
+			if (latch_set || remote_due <= lockable_clock_now())
+				worker_remote_pass(jobs, &remote_due);
+			/* with no room for more requests, only answers make room */
+			if (!(lockable_remote_worker_busy() &&
+				  lockable_remote_worker_capacity() == 0))
+				next_due = Min(next_due, remote_due);
+		}
 
 		if (lockable_remote_worker_busy())
 			latch_set = lockable_remote_worker_wait(ms_until(next_due, lockable_clock_now()));
