@@ -827,8 +827,8 @@ worker_apply_done(RemoteClient *c)
  * lockable_remote_worker_wait
  *		The worker's sleep while requests are in flight: wait for curl's
  *		sockets and the latch together for up to timeout_ms, then apply the
- *		answers that came.  Returns true if the latch was set; it is left
- *		for the caller to reset.
+ *		answers that came.  Returns true if the latch was set (and resets
+ *		it first).
  */
 bool
 lockable_remote_worker_wait(long timeout_ms)
@@ -838,6 +838,8 @@ lockable_remote_worker_wait(long timeout_ms)
 
 	Assert(c != NULL);
 	latch_set = client_wait(c, timeout_ms, PG_WAIT_EXTENSION);
+	if (latch_set)
+		ResetLatch(MyLatch);	/* before applying: keep later wake-ups */
 	worker_apply_done(c);
 	return latch_set;
 }

@@ -145,16 +145,24 @@ lockable_worker_main(Datum main_arg)
 				next_due = Min(next_due, remote_due);
 		}
 
+		/*
+		 * Both waits reset the latch as soon as they return, before anything
+		 * is looked at, so a wake-up sent while we work is kept for the next
+		 * wait instead of being lost.
+		 */
 		if (lockable_remote_worker_busy())
 			latch_set = lockable_remote_worker_wait(ms_until(next_due, lockable_clock_now()));
 		else
+		{
 			latch_set = (WaitLatch(MyLatch,
 								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								   ms_until(next_due, lockable_clock_now()),
 								   PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0;
+			if (latch_set)
+				ResetLatch(MyLatch);
+		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(sweep_cxt);
-		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 
 		if (ShutdownRequestPending)
