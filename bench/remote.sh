@@ -2,7 +2,7 @@
 # Remote-mode benchmarks: lockable's leases kept on a lockable.dev-compatible
 # service, here the stand-in t/remote_standin.py on 127.0.0.1.
 #
-#   bench/remote.sh                 all sections (about 12 minutes)
+#   bench/remote.sh                 all sections (about 13 minutes)
 #   REMOTE_QUICK=1 bench/remote.sh  one repetition, 5 s runs (about 6 minutes)
 #
 # Not part of scripts/test.sh.  Reuses bench/common.sh: lockable is built
@@ -23,6 +23,9 @@
 #             all are force-released and the worker's release burst timed.
 #             Worker and stand-in CPU, connections on both sides, errors
 #             and losses are recorded.
+#  rtt        a service further away: the stand-in answers every heartbeat
+#             after REMOTE_RTT_MS; one round of REMOTE_RTT_N leases at each
+#             REMOTE_RTT_CONNS (one request per connection at a time)
 #  latency    pgbench acquire + release (bench/lockable_2stmt.sql, -r,
 #             per-transaction log for p50/p99) in local mode and in remote
 #             mode (PGOPTIONS='-c lockable.remote=on'), at REMOTE_CLIENTS
@@ -40,7 +43,10 @@
 #   REMOTE_SECONDS        seconds per latency run [10] {5}
 #   REMOTE_LOAD_SECONDS   seconds per run of the load section [20] {12}
 #   REMOTE_REPS           repetitions of the latency runs [2] {1}
-#   REMOTE_SECTIONS       any of: capacity rounds latency load [all]
+#   REMOTE_RTT_MS         answer delay of the rtt section, ms [20]
+#   REMOTE_RTT_N          remote leases of the rtt section [2000]
+#   REMOTE_RTT_CONNS      its lockable.remote_max_connections values [8 32]
+#   REMOTE_SECTIONS       any of: capacity rounds rtt latency load [all]
 #   BENCH_SOURCE          head [default], worktree or installed (bench/run.sh)
 #   BENCH_OUT             [bench/out/remote-YYYYmmdd-HHMMSS]
 #   BENCH_KEEP=1          keep the scratch directory
@@ -76,7 +82,10 @@ fi
 N=${REMOTE_N:-10000}
 MAX_CONNS=${REMOTE_MAX_CONNS:-1 8 32}
 CLIENTS=${REMOTE_CLIENTS:-1 8}
-SECTIONS=${REMOTE_SECTIONS:-capacity rounds latency load}
+SECTIONS=${REMOTE_SECTIONS:-capacity rounds rtt latency load}
+RTT_MS=${REMOTE_RTT_MS:-20}
+RTT_N=${REMOTE_RTT_N:-2000}
+RTT_CONNS=${REMOTE_RTT_CONNS:-8 32}
 SOURCE=${BENCH_SOURCE:-head}
 OUT=${BENCH_OUT:-$BENCH_DIR/out/remote-$(date +%Y%m%d-%H%M%S)}
 MAX_LEASES=$((2 * N + 10000))
@@ -86,7 +95,7 @@ LEASE_S=60    # lockable.remote_lease, and the stand-in's --lease
 
 case $SOURCE in head | worktree | installed) ;; *) lk_die "BENCH_SOURCE must be head, worktree or installed" ;; esac
 for s in $SECTIONS; do
-	case $s in capacity | rounds | latency | load) ;; *) lk_die "unknown section '$s' in REMOTE_SECTIONS" ;; esac
+	case $s in capacity | rounds | rtt | latency | load) ;; *) lk_die "unknown section '$s' in REMOTE_SECTIONS" ;; esac
 done
 has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -309,7 +318,7 @@ stats_line() {
 }
 
 section_rounds() {
-	local m t0 t1 w0 w1 s0 s1 got acq_s r st ss dur rate wc sc idle
+	local m t0 t1 w0 w1 s0 s1 got acq_s r ss dur rate wc sc idle wpid
 	say "## rounds: $N remote leases, heartbeat interval ${INTERVAL_S}s, remote lease ${LEASE_S}s"
 	for m in $MAX_CONNS; do
 		server_restart "-c lockable.remote_max_connections=$m"
@@ -342,13 +351,17 @@ section_rounds() {
 				q "ALTER SYSTEM SET lockable.remote_url = ''" >/dev/null
 				q "SELECT pg_reload_conf()" >/dev/null
 				sleep $((INTERVAL_S + 2))
+				# the sampler first, so that it sees the count before the round
+				round_watch "rounds.m$m.r$r" remote_heartbeats $((3 * N)) 60 >"$WORK/watch.out" &
+				wpid=$!
+				sleep 0.5
 				q "ALTER SYSTEM RESET lockable.remote_url" >/dev/null
 				q "SELECT pg_reload_conf()" >/dev/null
-				st=$((3 * N))
+				wait "$wpid"
+				read -r dur rate wc sc <"$WORK/watch.out"
 			else
-				st=$((r * N))
+				read -r dur rate wc sc <<<"$(round_watch "rounds.m$m.r$r" remote_heartbeats $((r * N)) 60)"
 			fi
-			read -r dur rate wc sc <<<"$(round_watch "rounds.m$m.r$r" remote_heartbeats "$st" 60)"
 			[ "$dur" = incomplete ] && lk_die "heartbeat round $r with max_connections=$m did not complete in 60 s"
 			result rounds "max_conns_$m" "$m" 1 "round_${r}_s" "$dur"
 			result rounds "max_conns_$m" "$m" 1 "round_${r}_per_s" "$rate"
@@ -431,8 +444,8 @@ pgbench_run() {
 # ------------------------------------------------------------ latency
 
 SENTINEL_TOKEN=
-# One remote lease held all along (see BENCHMARKS.md, "Remote mode"):
-# with none, the worker of this code spins (its remote timer stays due).
+# One remote lease held all along, so that the runs compare the same
+# worker state (before 7a05179 the worker spun with no remote lease).
 sentinel_take() {
 	SENTINEL_TOKEN=$(q "SET lockable.remote = on; SELECT lockable_acquire('bench-sentinel', '1 hour')")
 	[ -n "$SENTINEL_TOKEN" ] || lk_die "could not take the sentinel remote lease"
@@ -479,10 +492,11 @@ section_load() {
 	say "## load: local acquire + release (lockable_2stmt.sql), ${LOAD_SECONDS}s runs, with and without $N remote leases heartbeated"
 	server_restart
 	sctl reset >/dev/null
-	# phase order: spin (no remote lease at all), base, remote, remote, base
-	for phase in spin base1 remote1 remote2 base2; do
+	# phase order: none (no remote lease at all), base (one remote lease,
+	# the sentinel), remote, remote, base
+	for phase in none base1 remote1 remote2 base2; do
 		case $phase in
-		spin) sleep 2 ;; # no remote lease: the worker's remote timer stays due
+		none) sleep 2 ;; # no remote lease (before 7a05179 the worker spun here)
 		base1) sentinel_take ;;
 		remote1)
 			got=$(q "SET lockable.remote = on; SELECT count(lockable_acquire('load:' || i, '1 hour')) FROM generate_series(1, $N) i")
@@ -521,6 +535,34 @@ section_load() {
 	say "  remote heartbeat errors ${stv[4]}, lost ${stv[5]}"
 }
 
+# ------------------------------------------------------------ rtt
+
+# A service further away: every heartbeat answered after RTT_MS (the
+# stand-in's "slow" fault), so each connection carries one request at a
+# time for that long.  RTT_N leases, one natural round.
+section_rtt() {
+	local m got dur rate wc sc ss
+	say "## rtt: $RTT_N remote leases, every heartbeat answered after ${RTT_MS} ms"
+	for m in $RTT_CONNS; do
+		server_restart "-c lockable.remote_max_connections=$m"
+		sctl reset >/dev/null
+		got=$(q "SET lockable.remote = on; SELECT count(lockable_acquire('rtt$m:' || i, '1 hour')) FROM generate_series(1, $RTT_N) i")
+		[ "$got" = "$RTT_N" ] || lk_die "acquired $got of $RTT_N remote leases"
+		sctl "fault?op=heartbeat&kind=slow&seconds=$(awk -v ms="$RTT_MS" 'BEGIN { print ms / 1000 }')" >/dev/null
+		read -r dur rate wc sc <<<"$(round_watch "rtt.m$m" remote_heartbeats "$RTT_N" 60)"
+		sctl "fault?op=heartbeat&kind=none" >/dev/null
+		[ "$dur" = incomplete ] && lk_die "the slow round with max_connections=$m did not complete in 60 s"
+		ss=$(sstate)
+		result rtt "max_conns_$m" "$m" 1 round_s "$dur"
+		result rtt "max_conns_$m" "$m" 1 round_per_s "$rate"
+		result rtt "max_conns_$m" "$m" 1 bound_per_s "$(awk -v m="$m" -v ms="$RTT_MS" 'BEGIN { printf "%.0f", m * 1000 / ms }')"
+		result rtt "max_conns_$m" "$m" 1 standin_connections_max "$(sget "$ss" connections_max)"
+		say "  max_connections=$m: $RTT_N heartbeats in ${dur}s = $rate/s (connections x 1/RTT = $(awk -v m="$m" -v ms="$RTT_MS" 'BEGIN { printf "%.0f", m * 1000 / ms }')/s); stand-in connections_max $(sget "$ss" connections_max), heartbeat errors $(q "SELECT remote_heartbeat_errors FROM lockable_stats"), lost $(q "SELECT remote_lost FROM lockable_stats")"
+		q "SELECT count(*) FILTER (WHERE lockable_force_release('rtt$m:' || i)) FROM generate_series(1, $RTT_N) i" >/dev/null
+		round_watch "rtt.m$m.release" remote_released "$RTT_N" 60 >/dev/null
+	done
+}
+
 # ------------------------------------------------------------ run
 
 # the stand-in's capacity first, with no server running: nothing else on
@@ -530,7 +572,7 @@ if has_section capacity; then
 	section_capacity
 fi
 setup_server
-for s in rounds latency load; do
+for s in rounds rtt latency load; do
 	has_section "$s" || continue
 	lk_say "section $s"
 	say "(load average at the start of section $s: $(cut -d' ' -f1-3 /proc/loadavg))"
