@@ -145,3 +145,20 @@ bench_check_libdir() {
 	[ "$got" = "$BENCH_PKGLIBDIR" ] ||
 		lk_die "the server uses \$libdir $got, not $BENCH_PKGLIBDIR"
 }
+
+# bench_finish RC SCRIPT: from an EXIT trap, after the servers are stopped:
+# keep the server log with the outputs, keep the scratch directory $WORK on
+# failure or with BENCH_KEEP=1 (remove it otherwise), and exit with RC.
+bench_finish() {
+	local rc=$1 script=$2
+	[ -n "$WORK" ] && [ -f "$WORK/postgresql.log" ] && cp "$WORK/postgresql.log" "$OUT/postgresql.log"
+	if [ -n "$WORK" ]; then
+		if [ "$rc" -ne 0 ] || [ "${BENCH_KEEP:-0}" = 1 ]; then
+			echo "scratch directory kept: $WORK"
+		else
+			rm -rf "$WORK"
+		fi
+	fi
+	[ "$rc" -ne 0 ] && echo "bench/$script failed (exit status $rc); outputs so far in $OUT" >&2
+	exit "$rc"
+}

@@ -110,16 +110,7 @@ on_exit() {
 		kill "$STANDIN_PID" 2>/dev/null
 		wait "$STANDIN_PID" 2>/dev/null
 	fi
-	[ -n "$WORK" ] && [ -f "$WORK/postgresql.log" ] && cp "$WORK/postgresql.log" "$OUT/postgresql.log"
-	if [ -n "$WORK" ]; then
-		if [ "$rc" -ne 0 ] || [ "${BENCH_KEEP:-0}" = 1 ]; then
-			echo "scratch directory kept: $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-	[ "$rc" -ne 0 ] && echo "bench/remote.sh failed (exit status $rc); outputs so far in $OUT" >&2
-	exit "$rc"
+	bench_finish "$rc" remote.sh
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM

@@ -96,16 +96,7 @@ on_exit() {
 		wait "$REDIS_PID" 2>/dev/null
 	fi
 	[ "$PG_STARTED" = 1 ] && server_stop
-	[ -n "$WORK" ] && [ -f "$WORK/postgresql.log" ] && cp "$WORK/postgresql.log" "$OUT/postgresql.log"
-	if [ -n "$WORK" ]; then
-		if [ "$rc" -ne 0 ] || [ "${BENCH_KEEP:-0}" = 1 ]; then
-			echo "scratch directory kept: $WORK"
-		else
-			rm -rf "$WORK"
-		fi
-	fi
-	[ "$rc" -ne 0 ] && echo "bench/run.sh failed (exit status $rc); outputs so far in $OUT" >&2
-	exit "$rc"
+	bench_finish "$rc" run.sh
 }
 trap on_exit EXIT
 trap 'exit 130' INT TERM

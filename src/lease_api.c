@@ -416,6 +416,26 @@ remote_fallback(LeaseRequest *req, const char *name, int len)
 	return remote_request(req, name, len, 0, false, &prefix_len, false);
 }
 
+/*
+ * Waiting for "some lease ended": count ourselves in any_waiters and get
+ * ready to sleep on any_cv, which is broadcast when a lease is deleted
+ * while any_waiters is non-zero (protocol rule 9).  any_wait_end must
+ * follow on every path (PG_FINALLY).
+ */
+static void
+any_wait_begin(void)
+{
+	pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+	ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
+}
+
+static void
+any_wait_end(void)
+{
+	ConditionVariableCancelSleep();
+	pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+}
+
 /* Sleep on any_cv (broadcast when a lease is deleted) for up to usec */
 static void
 sleep_any(int64 usec)
@@ -435,7 +455,6 @@ remote_try(LeaseRequest *req, int prefix_len)
 {
 	LockableRemoteOutcome outcome = LOCKABLE_REMOTE_FAILED;
 	LockableTime sent_at = 0;
-	uint64		token;
 
 	if (!lockable_remote_begin(req, prefix_len))
 		return 0;
@@ -453,8 +472,7 @@ remote_try(LeaseRequest *req, int prefix_len)
 	}
 	PG_END_TRY();
 	remote_pending = NULL;
-	token = lockable_remote_finish(req, outcome, sent_at);
-	return token;
+	return lockable_remote_finish(req, outcome, sent_at);
 }
 
 /*
@@ -471,7 +489,6 @@ remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
 	int			prefix_len;
 	int64		backoff = USECS_PER_SEC / 10;
 	uint64		token;
-	bool		counted = false;
 
 	lockable_remote_check_configured();
 	remote_request(&req, VARDATA_ANY(name), len, args->ttl, args->keepalive,
@@ -482,12 +499,10 @@ remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
 	token = remote_try(&req, prefix_len);
 	if (token == 0 && args->wait_deadline != 0)
 	{
-		pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
-		counted = true;
 		lock_wait_begin();
+		any_wait_begin();
 		PG_TRY();
 		{
-			ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
 			for (;;)
 			{
 				LockableTime now = lockable_clock_now();
@@ -504,10 +519,8 @@ remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
 		}
 		PG_FINALLY();
 		{
-			ConditionVariableCancelSleep();
+			any_wait_end();
 			lock_wait_end();
-			if (counted)
-				pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
 		}
 		PG_END_TRY();
 	}
@@ -530,10 +543,9 @@ remote_release_wait(LeaseRequest *req, uint64 token)
 	LockableTime until = lockable_clock_now() +
 		(int64) lockable_remote_timeout * 1000 + USECS_PER_SEC;
 
-	pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+	any_wait_begin();
 	PG_TRY();
 	{
-		ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
 		while (lockable_lease_exists(req, token))
 		{
 			LockableTime now = lockable_clock_now();
@@ -545,8 +557,7 @@ remote_release_wait(LeaseRequest *req, uint64 token)
 	}
 	PG_FINALLY();
 	{
-		ConditionVariableCancelSleep();
-		pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+		any_wait_end();
 	}
 	PG_END_TRY();
 }
@@ -674,11 +685,10 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 	{
 		ConditionVariable *cv = &lockable_shared->any_cv;
 
-		pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
 		lock_wait_begin();
+		any_wait_begin();
 		PG_TRY();
 		{
-			ConditionVariablePrepareToSleep(cv);
 			/* a lease may have ended before we counted ourselves */
 			got = try_each(reqs, n, &token, &earliest);
 			while (got < 0)
@@ -698,9 +708,8 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 		}
 		PG_FINALLY();
 		{
-			ConditionVariableCancelSleep();
+			any_wait_end();
 			lock_wait_end();
-			pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
 		}
 		PG_END_TRY();
 	}
@@ -761,10 +770,7 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
 	if (res == LEASE_OP_NOT_HELD &&
 		remote_fallback(&req, VARDATA_ANY(name), len))
-	{
-		req.ttl = ttl;
 		res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
-	}
 	if (res == LEASE_OP_CHECK_OWNER)
 	{
 		check_owner(owner, &req);

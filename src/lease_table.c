@@ -220,6 +220,7 @@ lockable_table_startup(void)
 		pg_atomic_init_u64(&s->remote_connects, 0);
 		s->remote_lock = &(GetNamedLWLockTranche(LOCKABLE_REMOTE_TRANCHE))->lock;
 		s->lost_next = 0;
+		pg_atomic_init_u32(&s->nlost, 0);
 		ConditionVariableInit(&s->any_cv);
 		pg_atomic_init_u64(&s->tokens_reserved, 1);
 		s->ttl_horizon = 0;
@@ -724,6 +725,27 @@ lease_is_live(Lease *lease)
 }
 
 /*
+ * Is there an entry of req's key with token?  If live_only, it must also
+ * be held by someone (not being acquired or released) and not expired.
+ */
+static bool
+lookup_token(LeaseRequest *req, uint64 token, bool live_only)
+{
+	LWLock	   *lock = partition_lock(req->hashcode);
+	Lease	   *lease;
+	bool		found;
+
+	LWLockAcquire(lock, LW_SHARED);
+	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_FIND, NULL);
+	found = lease != NULL && lease->token == token;
+	if (found && live_only)
+		found = lease_is_live(lease) && lease->deadline > lockable_clock_now();
+	LWLockRelease(lock);
+	return found;
+}
+
+/*
  * Find the lease held with token, for heartbeat and release.  An expired
  * lease found on the way is ended.  Returns NULL when not held with token,
  * and sets *check_owner when it is held by a role the caller has not been
@@ -884,17 +906,7 @@ lockable_lease_count_refused(LeaseRequest *req)
 bool
 lockable_lease_is_held(LeaseRequest *req, uint64 token)
 {
-	LWLock	   *lock = partition_lock(req->hashcode);
-	Lease	   *lease;
-	bool		held;
-
-	LWLockAcquire(lock, LW_SHARED);
-	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-										HASH_FIND, NULL);
-	held = lease != NULL && lease->token == token && lease_is_live(lease) &&
-		lease->deadline > lockable_clock_now();
-	LWLockRelease(lock);
-	return held;
+	return lookup_token(req, token, true);
 }
 
 /*
@@ -1299,16 +1311,7 @@ lockable_remote_finish(LeaseRequest *req, LockableRemoteOutcome outcome,
 bool
 lockable_lease_exists(LeaseRequest *req, uint64 token)
 {
-	LWLock	   *lock = partition_lock(req->hashcode);
-	Lease	   *lease;
-	bool		exists;
-
-	LWLockAcquire(lock, LW_SHARED);
-	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-										HASH_FIND, NULL);
-	exists = lease != NULL && lease->token == token;
-	LWLockRelease(lock);
-	return exists;
+	return lookup_token(req, token, false);
 }
 
 /*
@@ -1354,6 +1357,8 @@ report_lost(List *lost, bool by_answer)
 	LWLockAcquire(lockable_shared->remote_lock, LW_EXCLUSIVE);
 	foreach(lc, lost)
 	{
+		if (!lockable_shared->lost[lockable_shared->lost_next].used)
+			pg_atomic_fetch_add_u32(&lockable_shared->nlost, 1);
 		lockable_shared->lost[lockable_shared->lost_next] = *(LockableLost *) lfirst(lc);
 		lockable_shared->lost_next = (lockable_shared->lost_next + 1) % LOCKABLE_LOST_RING;
 	}
@@ -1568,11 +1573,17 @@ lockable_remote_apply(LockableRemoteJob *job)
 void
 lockable_remote_lost_ack(uint64 token)
 {
+	/* the ring is filled before a holder can learn of the loss */
+	if (pg_atomic_read_u32(&lockable_shared->nlost) == 0)
+		return;
 	LWLockAcquire(lockable_shared->remote_lock, LW_EXCLUSIVE);
 	for (int i = 0; i < LOCKABLE_LOST_RING; i++)
 		if (lockable_shared->lost[i].used &&
 			lockable_shared->lost[i].token == token)
+		{
 			lockable_shared->lost[i].used = false;
+			pg_atomic_fetch_sub_u32(&lockable_shared->nlost, 1);
+		}
 	LWLockRelease(lockable_shared->remote_lock);
 }
 

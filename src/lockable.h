@@ -290,6 +290,8 @@ typedef struct LockableShared
 	ConditionVariable any_cv;	/* broadcast when a lease is deleted */
 	pg_atomic_uint32 nremote;	/* remote entries, in any state */
 	LWLock	   *remote_lock;	/* protects lost[] and lost_next */
+	pg_atomic_uint32 nlost;		/* used entries of lost[]; changed under
+								 * remote_lock, read without it */
 	int			lost_next;
 	LockableLost lost[LOCKABLE_LOST_RING];
 	pg_atomic_uint64 remote_connects;	/* connections the worker opened */

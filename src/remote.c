@@ -64,6 +64,7 @@ typedef struct RemoteTransfer
 	bool		in_use;
 	bool		done;
 	CURLcode	result;
+	long		status;			/* HTTP status, 0 if none came */
 	LockableRemoteJob job;
 	StringInfoData body;
 	bool		body_too_big;
@@ -294,6 +295,7 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 	t->errbuf[0] = '\0';
 	t->done = false;
 	t->result = CURLE_OK;
+	t->status = 0;
 
 	escaped = curl_easy_escape(t->easy, t->job.key.name, t->job.key.len);
 	if (escaped == NULL)
@@ -487,7 +489,7 @@ static void
 transfer_outcome(RemoteClient *c, RemoteTransfer *t)
 {
 	LockableRemoteJob *job = &t->job;
-	long		status = 0;
+	long		status;
 	long		connects = 0;
 
 	/* connections this request had to open, for lockable_stats */
@@ -510,7 +512,8 @@ transfer_outcome(RemoteClient *c, RemoteTransfer *t)
 					 t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
 		return;
 	}
-	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
+	status = t->status;
 	if (status < 200 || status > 299)
 	{
 		snprintf(job->error, sizeof(job->error), "HTTP status %ld%s", status,
@@ -701,9 +704,8 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
 	outcome = t->job.outcome;
 	if (outcome == LOCKABLE_REMOTE_FAILED)
 	{
-		long		status = 0;
+		long		status = t->status;
 
-		curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 		ereport(ERROR,
 				(errcode(t->body_too_big ? ERRCODE_PROTOCOL_VIOLATION :
 						 t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
