@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -27,9 +28,7 @@
 #include "utils/builtins.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
-#if PG_VERSION_NUM >= 170000
-#include "utils/wait_event.h"
-#endif
+#include "utils/tuplestore.h"
 
 #include "lockable.h"
 
@@ -135,12 +134,10 @@ interval_usec(Interval *span, const char *what)
 	int64		usec;
 	int64		days;
 
-#if PG_VERSION_NUM >= 170000
-	if (INTERVAL_NOT_FINITE(span))
+	if (LOCKABLE_INTERVAL_NOT_FINITE(span))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be finite", what)));
-#endif
 	days = (int64) span->month * DAYS_PER_MONTH + span->day;
 	if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usec) ||
 		pg_add_s64_overflow(usec, span->time, &usec))
@@ -188,15 +185,9 @@ ttl_arg(FunctionCallInfo fcinfo, int argno, int64 fallback_usec)
 static uint32
 acquire_wait_event(void)
 {
-#if PG_VERSION_NUM >= 170000
 	static uint32 wait_event = 0;
 
-	if (wait_event == 0)
-		wait_event = WaitEventExtensionNew("LockableAcquire");
-	return wait_event;
-#else
-	return PG_WAIT_EXTENSION;
-#endif
+	return lockable_wait_event("LockableAcquire", &wait_event);
 }
 
 /* lock_timeout applies to every wait of lockable_acquire */

@@ -21,11 +21,6 @@
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
-#if PG_VERSION_NUM >= 170000
-#include "storage/procnumber.h"
-#else
-#include "storage/backendid.h"
-#endif
 
 #include "lockable.h"
 
@@ -258,11 +253,10 @@ lockable_table_startup(void)
 	info.hash = lease_key_hash;
 	info.match = lease_key_match;
 	info.num_partitions = LOCKABLE_NUM_PARTITIONS;
-	lease_htab = ShmemInitHash("lockable leases",
-							   lockable_max_leases, lockable_max_leases,
-							   &info,
-							   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-							   HASH_PARTITION);
+	lease_htab = LOCKABLE_SHMEM_INIT_HASH("lockable leases",
+										  lockable_max_leases, &info,
+										  HASH_ELEM | HASH_FUNCTION |
+										  HASH_COMPARE | HASH_PARTITION);
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -295,11 +289,7 @@ lockable_my_slot(void)
 {
 	int			slot;
 
-#if PG_VERSION_NUM >= 170000
-	slot = MyProcNumber;
-#else
-	slot = MyBackendId - 1;
-#endif
+	slot = lockable_proc_number();
 	if (slot < 0 || slot >= lockable_shared->nbackends)
 		elog(ERROR, "lockable: backend slot %d out of range", slot);
 	return slot;

@@ -19,7 +19,7 @@
 
 #include "lockable.h"
 
-PG_MODULE_MAGIC;
+LOCKABLE_MODULE_MAGIC;
 
 int			lockable_max_leases = 10000;
 int			lockable_default_ttl = 60 * 1000;
@@ -35,9 +35,7 @@ int			lockable_remote_heartbeat_interval = 10 * 1000;
 int			lockable_remote_lease = 60 * 1000;
 int			lockable_remote_max_connections = 8;
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 void		_PG_init(void);
@@ -45,10 +43,8 @@ void		_PG_init(void);
 static void
 lockable_shmem_request(void)
 {
-#if PG_VERSION_NUM >= 150000
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-#endif
 	lockable_table_request_shmem();
 }
 
@@ -241,12 +237,8 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = lockable_shmem_request;
-#else
-	lockable_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = lockable_shmem_startup;
 

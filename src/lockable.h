@@ -114,6 +114,11 @@
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
+
+/* the extension's version, as in lockable.control */
+#define LOCKABLE_VERSION "1.1"
+
 /* Longest lease name, in bytes.  Longer names are an error. */
 #define LOCKABLE_NAME_MAXLEN	200
 

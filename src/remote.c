@@ -35,9 +35,6 @@
 #include "pgstat.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
-#if PG_VERSION_NUM >= 170000
-#include "utils/wait_event.h"
-#endif
 
 #include "lockable.h"
 
@@ -380,15 +377,7 @@ typedef struct AnswerState
 	int			response;		/* -1 not seen (or not a boolean), 0, 1 */
 } AnswerState;
 
-#if PG_VERSION_NUM >= 160000
-#define JSON_CB_RETURN	JsonParseErrorType
-#define JSON_CB_OK		return JSON_SUCCESS
-#else
-#define JSON_CB_RETURN	void
-#define JSON_CB_OK		return
-#endif
-
-static JSON_CB_RETURN
+static LOCKABLE_JSON_CB_RETURN
 answer_object_start(void *state)
 {
 	AnswerState *s = state;
@@ -396,24 +385,24 @@ answer_object_start(void *state)
 	if (s->depth == 0)
 		s->is_object = true;
 	s->depth++;
-	JSON_CB_OK;
+	LOCKABLE_JSON_CB_OK;
 }
 
-static JSON_CB_RETURN
+static LOCKABLE_JSON_CB_RETURN
 answer_end(void *state)
 {
 	((AnswerState *) state)->depth--;
-	JSON_CB_OK;
+	LOCKABLE_JSON_CB_OK;
 }
 
-static JSON_CB_RETURN
+static LOCKABLE_JSON_CB_RETURN
 answer_array_start(void *state)
 {
 	((AnswerState *) state)->depth++;
-	JSON_CB_OK;
+	LOCKABLE_JSON_CB_OK;
 }
 
-static JSON_CB_RETURN
+static LOCKABLE_JSON_CB_RETURN
 answer_field_start(void *state, char *fname, bool isnull)
 {
 	AnswerState *s = state;
@@ -422,10 +411,10 @@ answer_field_start(void *state, char *fname, bool isnull)
 					  strcmp(fname, "response") == 0);
 	if (s->at_response)
 		s->response = -1;
-	JSON_CB_OK;
+	LOCKABLE_JSON_CB_OK;
 }
 
-static JSON_CB_RETURN
+static LOCKABLE_JSON_CB_RETURN
 answer_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	AnswerState *s = state;
@@ -438,7 +427,7 @@ answer_scalar(void *state, char *token, JsonTokenType tokentype)
 			s->response = 0;
 		s->at_response = false;
 	}
-	JSON_CB_OK;
+	LOCKABLE_JSON_CB_OK;
 }
 
 /* -1 if body is not the expected answer, else 0 or 1 */
@@ -448,9 +437,7 @@ parse_answer(StringInfo body)
 	JsonSemAction sem;
 	AnswerState state;
 	JsonParseErrorType err;
-#if PG_VERSION_NUM >= 170000
 	JsonLexContext lexbuf;
-#endif
 	JsonLexContext *lex;
 
 	if (body->len == 0 ||
@@ -466,16 +453,9 @@ parse_answer(StringInfo body)
 	sem.array_end = answer_end;
 	sem.object_field_start = answer_field_start;
 	sem.scalar = answer_scalar;
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(&lexbuf, body->data, body->len,
-									   PG_UTF8, true);
-#else
-	lex = makeJsonLexContextCstringLen(body->data, body->len, PG_UTF8, true);
-#endif
+	lex = lockable_json_lex_cstring(&lexbuf, body->data, body->len);
 	err = pg_parse_json(lex, &sem);
-#if PG_VERSION_NUM >= 170000
-	freeJsonLexContext(lex);
-#endif
+	lockable_json_lex_free(lex);
 	if (err != JSON_SUCCESS || !state.is_object)
 		return -1;
 	return state.response;
@@ -584,11 +564,7 @@ client_wait(RemoteClient *c, long timeout_ms, uint32 wait_event_info)
 			timeout_ms = timer_ms;
 	}
 
-#if PG_VERSION_NUM >= 170000
-	set = CreateWaitEventSet(NULL, nevents);
-#else
-	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
-#endif
+	set = lockable_create_wait_event_set(nevents);
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	for (int i = 0; i < c->nsockets; i++)
@@ -635,18 +611,13 @@ client_wait(RemoteClient *c, long timeout_ms, uint32 wait_event_info)
 	return latch_set;
 }
 
+/* a backend waiting for the remote service's answer */
 static uint32
 remote_wait_event(void)
 {
-#if PG_VERSION_NUM >= 170000
 	static uint32 wait_event = 0;
 
-	if (wait_event == 0)
-		wait_event = WaitEventExtensionNew("LockableRemote");
-	return wait_event;
-#else
-	return PG_WAIT_EXTENSION;
-#endif
+	return lockable_wait_event("LockableRemote", &wait_event);
 }
 
 /*
@@ -835,11 +806,14 @@ worker_apply_done(RemoteClient *c)
 bool
 lockable_remote_worker_wait(long timeout_ms)
 {
+	static uint32 wait_event = 0;
 	RemoteClient *c = client;
 	bool		latch_set;
 
 	Assert(c != NULL);
-	latch_set = client_wait(c, timeout_ms, PG_WAIT_EXTENSION);
+	latch_set = client_wait(c, timeout_ms,
+							lockable_wait_event("LockableWorkerRemote",
+												&wait_event));
 	if (latch_set)
 		ResetLatch(MyLatch);	/* before applying: keep later wake-ups */
 	worker_apply_done(c);

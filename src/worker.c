@@ -105,6 +105,7 @@ lockable_worker_main(Datum main_arg)
 	LockableTime remote_due = 0;
 	LockableRemoteJob *jobs;
 	bool		latch_set = true;
+	uint32		main_wait_event = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -157,7 +158,9 @@ lockable_worker_main(Datum main_arg)
 			latch_set = (WaitLatch(MyLatch,
 								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 								   ms_until(next_due, lockable_clock_now()),
-								   PG_WAIT_EXTENSION) & WL_LATCH_SET) != 0;
+								   lockable_wait_event("LockableWorkerMain",
+													   &main_wait_event)) &
+						 WL_LATCH_SET) != 0;
 			if (latch_set)
 				ResetLatch(MyLatch);
 		}
