@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Show lockable working on a local PostgreSQL 15.
+# Show lockable working on a local PostgreSQL (15, the host's, by default).
 #
 #   scripts/demo.sh          build + install lockable, start (or reuse) the
 #                            demo server, run the demo
@@ -7,6 +7,11 @@
 #   scripts/demo.sh restart  stop it, then as with no argument (use this to
 #                            load a freshly built lockable.so)
 #   scripts/demo.sh status   is the demo server running?
+#   scripts/demo.sh --pg 18 [stop|restart|status]
+#                            the same on PostgreSQL 17, 18 or 19, in the
+#                            Debian root that scripts/test.sh --pg uses
+#                            (made on first use); the server runs there and
+#                            its socket is reachable from the host
 #
 # The demo server has a directory of its own: $LOCKABLE_DEMO_DIR, by default
 # ~/.lockable-demo, or /var/tmp/lockable-demo when run as root (the server
@@ -18,6 +23,26 @@ set -euo pipefail
 
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+lk_parse_pg_args "$@"
+set -- ${LK_ARGS[@]+"${LK_ARGS[@]}"}
+case $LK_PG_SELECTED in
+"" | 15) ;;
+*" "*) lk_die "the demo runs on one PostgreSQL version at a time (--pg ${LK_PG_VERSIONS[*]})" ;;
+*)
+	# Run this script in the version's root; only the server's socket
+	# directory is of interest from outside.
+	root=$(lk_root_ensure "$LK_PG_SELECTED")
+	inner=$(lk_root_copy_tree "$root")
+	rc=0
+	lk_root_exec "$root" PG_CONFIG="/usr/lib/postgresql/$LK_PG_SELECTED/bin/pg_config" \
+		LOCKABLE_SKIP_APT=1 LOCKABLE_DEMO_PORT="${LOCKABLE_DEMO_PORT:-5499}" \
+		LOCKABLE_DEMO_HOST_PREFIX="$root" LOCKABLE_DEMO_PG="$LK_PG_SELECTED" \
+		bash "$inner/scripts/demo.sh" "$@" || rc=$?
+	lk_sudo rm -rf "${root:?}$inner"
+	exit "$rc"
+	;;
+esac
 
 if [ "$LK_IS_ROOT" -eq 1 ]; then
 	DEMO_DIR=${LOCKABLE_DEMO_DIR:-/var/tmp/lockable-demo}
@@ -197,8 +222,11 @@ build_and_install
 start_server
 run_demo
 
+# In a version's root (--pg), the paths as seen from the host.
+HOST_DEMO_DIR=${LOCKABLE_DEMO_HOST_PREFIX:-}$DEMO_DIR
+PG_OPT=${LOCKABLE_DEMO_PG:+ --pg $LOCKABLE_DEMO_PG}
 echo
-echo "The demo server keeps running.  Connect to it with:"
-echo "    psql -h $DEMO_DIR -p $DEMO_PORT -U postgres postgres"
+echo "The demo server ($("$PG_BINDIR/postgres" --version)) keeps running.  Connect to it with:"
+echo "    psql -h $HOST_DEMO_DIR -p $DEMO_PORT -U postgres postgres"
 echo "Stop it with:"
-echo "    $0 stop"
+echo "    scripts/demo.sh$PG_OPT stop"

@@ -18,9 +18,14 @@ LK_REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 LK_PG_BINDIR_DEFAULT=/usr/lib/postgresql/15/bin
 PG_CONFIG=${PG_CONFIG:-$LK_PG_BINDIR_DEFAULT/pg_config}
 export PG_CONFIG
-# Debian's PostgreSQL binaries first in PATH (initdb, pg_ctl, postgres are not
-# in /usr/bin on Debian).
-PATH="$LK_PG_BINDIR_DEFAULT:$PATH"
+# The binaries of the PostgreSQL that PG_CONFIG names first in PATH (initdb,
+# pg_ctl, postgres are not in /usr/bin on Debian).
+if [ -x "$PG_CONFIG" ]; then
+	LK_PG_BINDIR=$("$PG_CONFIG" --bindir)
+else
+	LK_PG_BINDIR=$LK_PG_BINDIR_DEFAULT
+fi
+PATH="$LK_PG_BINDIR:$PATH"
 export PATH
 
 # Debian packages the build and the three test suites need.
@@ -33,6 +38,8 @@ export PATH
 #  - libpq-dev: the lockable-run command-line tool links libpq
 #  - postgresql-15-cron, pgbouncer: servers the TAP tests start beside
 #    PostgreSQL (pg_cron jobs, transaction pooling)
+#  - python3, python3-psycopg, python3-pytest: the remote service's stand-in
+#    (t/remote_standin.py) and the Python client's tests (python/tests)
 LK_APT_PACKAGES=(
 	build-essential
 	postgresql-server-dev-15
@@ -41,6 +48,8 @@ LK_APT_PACKAGES=(
 	pkg-config
 	libpq-dev
 	python3
+	python3-psycopg
+	python3-pytest
 	postgresql-15-cron
 	pgbouncer
 )
@@ -125,11 +134,12 @@ lk_mktemp_dir() {
 	printf '%s\n' "$d"
 }
 
-# lk_copy_tree SRC DST: copy the working tree (tracked or not, edits
-# included) without .git and without build or test outputs.
+# lk_copy_tree SRC DST [lk_sudo]: copy the working tree (tracked or not,
+# edits included) without .git and without build or test outputs; with
+# lk_sudo, DST is written as root.
 lk_copy_tree() {
-	local src=$1 dst=$2
-	mkdir -p "$dst"
+	local src=$1 dst=$2 as=${3:-}
+	$as mkdir -p "$dst"
 	tar -C "$src" \
 		--exclude=./.git \
 		--exclude='*.o' --exclude='*.so' --exclude='*.bc' \
@@ -137,7 +147,7 @@ lk_copy_tree() {
 		--exclude='./tmp_check*' --exclude=./log \
 		--exclude=./regression.diffs --exclude=./regression.out \
 		--exclude=./bench/out \
-		-cf - . | tar -C "$dst" --no-same-owner -xf -
+		-cf - . | $as tar -C "$dst" --no-same-owner -xf -
 }
 
 # lk_build DIR: compile (warnings go to the output as usual).
@@ -205,3 +215,6 @@ lk_as_server_user() {
 		env LC_ALL="$LK_LOCALE" LANG="$LK_LOCALE" "$@"
 	fi
 }
+
+# shellcheck source=scripts/pgroot.sh
+. "$LK_REPO_ROOT/scripts/pgroot.sh"

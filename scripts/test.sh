@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # Build lockable and run its test suites; the one test command (README, CI).
 #
-#   scripts/test.sh
+#   scripts/test.sh              on the host's PostgreSQL (15 on Debian 12)
+#   scripts/test.sh --pg 18      on PostgreSQL 18, in a Debian root of its own
+#   scripts/test.sh --pg all     on every supported version (15 17 18 19)
+#   scripts/test.sh --pg "15 18" on those versions
+#
+# With --pg, each version other than the host's 15 runs in a minimal Debian
+# root made (once, then reused) by debootstrap under /var/cache/lockable-test
+# (scripts/pgroot.sh): this same script runs chrooted there.  Each version
+# prints its own summary; a last summary totals them, and the closing line
+# `N passed, N failed` counts every version.
 #
 # Installs what is missing from Debian's packages, copies this working tree
 # into a fresh temporary directory, builds and installs the extension there
@@ -20,7 +29,7 @@
 # (path printed) on failure.
 #
 # Environment:
-#   LOCKABLE_SUITES     suites to run (default "regress isolation tap")
+#   LOCKABLE_SUITES     suites to run (default "regress isolation tap python")
 #   PG_CONFIG           default /usr/lib/postgresql/15/bin/pg_config
 #   LOCKABLE_SKIP_APT=1 do not check/install Debian packages
 #   LOCKABLE_KEEP=1     keep the temporary directory even on success
@@ -29,13 +38,64 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SUITES=${LOCKABLE_SUITES:-regress isolation tap}
+SUITES=${LOCKABLE_SUITES:-regress isolation tap python}
 for s in $SUITES; do
 	case $s in
-	regress | isolation | tap) ;;
-	*) lk_die "unknown suite '$s' in LOCKABLE_SUITES (known: regress isolation tap)" ;;
+	regress | isolation | tap | python) ;;
+	*) lk_die "unknown suite '$s' in LOCKABLE_SUITES (known: regress isolation tap python)" ;;
 	esac
 done
+
+lk_parse_pg_args "$@"
+[ "${#LK_ARGS[@]}" -eq 0 ] || lk_die "unknown argument '${LK_ARGS[0]}' (usage: scripts/test.sh [--pg VERSION|all])"
+
+# run_versions: the --pg driver.  Runs this script once per version (on the
+# host for 15, chrooted into that version's root for the others) and totals
+# their closing lines.
+run_versions() {
+	local v root inner log p f line total_p=0 total_f=0 t0 secs
+	local lines=()
+	for v in $LK_PG_SELECTED; do
+		echo
+		echo "#################### PostgreSQL $v ####################"
+		t0=$(date +%s)
+		log=$(mktemp "${TMPDIR:-/tmp}/lockable-test-pg$v.XXXXXX")
+		if [ "$v" = 15 ]; then
+			env PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config \
+				bash "$LK_REPO_ROOT/scripts/test.sh" </dev/null 2>&1 | tee "$log" || true
+		elif root=$(lk_root_ensure "$v"); then
+			inner=$(lk_root_copy_tree "$root")
+			lk_root_exec "$root" \
+				PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" LOCKABLE_SKIP_APT=1 \
+				LOCKABLE_SUITES="$SUITES" LOCKABLE_KEEP="${LOCKABLE_KEEP:-0}" \
+				bash "$inner/scripts/test.sh" </dev/null 2>&1 |
+				sed "s|work directory kept\(.*\): /|work directory kept\1: $root/|" |
+				tee "$log" || true
+			lk_sudo rm -rf "${root:?}$inner"
+		else
+			echo "could not make the Debian root for PostgreSQL $v"
+		fi
+		secs=$(($(date +%s) - t0))
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1 || true)
+		if [ -n "$line" ]; then
+			read -r p _ f _ <<<"$line"
+		else
+			p=0
+			f=1
+			line="did not finish: counted as 1 failure"
+		fi
+		rm -f "$log"
+		total_p=$((total_p + p))
+		total_f=$((total_f + f))
+		lines+=("PostgreSQL $v: $line ($secs s)")
+	done
+	echo
+	echo "==================== all versions ===================="
+	printf '%s\n' "${lines[@]}"
+	SUMMARY_DONE=1
+	echo "$total_p passed, $total_f failed"
+	[ "$total_f" -eq 0 ] && [ "$total_p" -gt 0 ]
+}
 
 PASSED=0
 FAILED=0
@@ -166,6 +226,10 @@ run_suite() {
 	esac
 	echo
 	echo "==================== suite: $suite ===================="
+	if [ "$suite" = python ]; then
+		run_python_suite
+		return 0
+	fi
 	if [ "$suite" = tap ] && ! compgen -G "$BUILD/t/*.pl" >/dev/null; then
 		echo "no t/*.pl files: nothing to run"
 		RESULTS+=("$suite: no tests")
@@ -198,6 +262,45 @@ run_suite() {
 	fi
 	if [ "$f" -gt 0 ]; then
 		show_diagnostics "$suite"
+	fi
+}
+
+if [ -n "$LK_PG_SELECTED" ]; then
+	SUMMARY_DONE=0
+	trap 'rc=$?; [ "$SUMMARY_DONE" -eq 1 ] || echo "0 passed, 1 failed"; exit $rc' EXIT
+	run_versions
+	exit $?
+fi
+
+# run_python_suite: pytest on python/tests (the lockable_pg client), with
+# Debian's /usr/bin/python3 (the first python3 in PATH may be another
+# interpreter, without Debian's python3-psycopg).  The tests start their own
+# server from PG_CONFIG's bindir.  pytest's last line reads e.g.
+# "==== 3 failed, 20 passed, 1 skipped in 9.1s ====".
+run_python_suite() {
+	local log="$WORK/python.log" rc=0 p=0 f=0 s=0 last
+	if ! compgen -G "$BUILD/python/tests/test_*.py" >/dev/null; then
+		echo "no python/tests/test_*.py files: nothing to run"
+		RESULTS+=("python: no tests")
+		return 0
+	fi
+	(cd "$BUILD/python" && lk_as_server_user env PYTHONDONTWRITEBYTECODE=1 \
+		/usr/bin/python3 -m pytest -p no:cacheprovider -v -rs tests </dev/null) 2>&1 |
+		tee "$log" || rc=$?
+	last=$(grep -E '^=+ .*( in [0-9.]+s).* =+$' "$log" | tail -n 1 || true)
+	p=$(grep -oE '[0-9]+ passed' <<<"$last" | awk '{ n += $1 } END { print n + 0 }')
+	f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$last" | awk '{ n += $1 } END { print n + 0 }')
+	s=$(grep -oE '[0-9]+ skipped' <<<"$last" | awk '{ n += $1 } END { print n + 0 }')
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "suite python failed to run (pytest exit status $rc)"
+		f=1
+	fi
+	PASSED=$((PASSED + p))
+	FAILED=$((FAILED + f))
+	if [ "$s" -gt 0 ]; then
+		RESULTS+=("python: $p passed, $f failed, $s skipped")
+	else
+		RESULTS+=("python: $p passed, $f failed")
 	fi
 }
 
