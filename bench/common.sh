@@ -71,6 +71,10 @@ bench_code() {
 		dirty=$(git -C "$REPO" status --porcelain -- src sql lockable--1.0.sql lockable.control Makefile 2>/dev/null | wc -l)
 		SRC_DESC="working tree at $commit ($dirty changed files in src/, sql/, the install script, control file or Makefile)"
 	fi
+	# run.sh --pg: what the host copied into the version's root
+	if [ -n "${BENCH_SRC_DESC:-}" ]; then
+		SRC_DESC="$BENCH_SRC_DESC, in a Debian root"
+	fi
 	if ! lk_build "$work/src" >"$work/build.log" 2>&1; then
 		cat "$work/build.log"
 		lk_die "build failed"

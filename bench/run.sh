@@ -4,6 +4,9 @@
 #
 #   bench/run.sh                  full suite (about 22 minutes)
 #   BENCH_QUICK=1 bench/run.sh    quick pass for development (about 5 minutes)
+#   bench/run.sh --pg 18          the same on PostgreSQL 17, 18 or 19, in the
+#                                 Debian root scripts/test.sh --pg uses; the
+#                                 results are copied back to BENCH_OUT
 #
 # Not part of scripts/test.sh.  What it does, in order:
 #  1. installs what is missing from Debian's packages (apt-get, as
@@ -45,6 +48,53 @@ set -euo pipefail
 
 # shellcheck source=bench/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+lk_parse_pg_args "$@"
+[ "${#LK_ARGS[@]}" -eq 0 ] || lk_die "unknown argument '${LK_ARGS[0]}' (usage: bench/run.sh [--pg VERSION])"
+case $LK_PG_SELECTED in
+"" | 15) ;;
+*" "*) lk_die "bench/run.sh runs on one PostgreSQL version at a time" ;;
+*)
+	# Run this script in the version's root, on the code BENCH_SOURCE names
+	# (copied in, since the root has no git checkout), and copy the results
+	# out.  Redis and its tools are added to the root on first use.
+	v=$LK_PG_SELECTED
+	root=$(lk_root_ensure "$v")
+	lk_root_exec "$root" /bin/sh -c 'dpkg-query -W redis-server redis-tools >/dev/null 2>&1 ||
+		apt-get -q install -y redis-server redis-tools' >/dev/null
+	case ${BENCH_SOURCE:-head} in
+	head)
+		inner=$(lk_sudo mktemp -d "$root/var/tmp/lockable-bench-src.XXXXXX")
+		inner=${inner#"$root"}
+		git -C "$REPO" archive --format=tar HEAD | lk_sudo tar -C "$root$inner" -xf -
+		desc="commit $(git -C "$REPO" rev-parse HEAD) (git archive HEAD)"
+		;;
+	worktree)
+		inner=$(lk_root_copy_tree "$root")
+		desc="working tree of commit $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+		;;
+	*) lk_die "with --pg, BENCH_SOURCE must be head or worktree" ;;
+	esac
+	out=${BENCH_OUT:-$BENCH_DIR/out/$(date +%Y%m%d-%H%M%S)-pg$v}
+	rc=0
+	lk_root_exec "$root" PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" LOCKABLE_SKIP_APT=1 \
+		BENCH_SOURCE=worktree BENCH_OUT=/var/tmp/lockable-bench-out BENCH_SRC_DESC="$desc" \
+		${BENCH_QUICK:+BENCH_QUICK=$BENCH_QUICK} ${BENCH_SECONDS:+BENCH_SECONDS=$BENCH_SECONDS} \
+		${BENCH_CLIENTS:+BENCH_CLIENTS="$BENCH_CLIENTS"} ${BENCH_REPS:+BENCH_REPS=$BENCH_REPS} \
+		${BENCH_SECTIONS:+BENCH_SECTIONS="$BENCH_SECTIONS"} \
+		${BENCH_HANDOFF_N:+BENCH_HANDOFF_N=$BENCH_HANDOFF_N} \
+		${BENCH_SCALE_SIZES:+BENCH_SCALE_SIZES="$BENCH_SCALE_SIZES"} \
+		${BENCH_MAX_LEASES:+BENCH_MAX_LEASES=$BENCH_MAX_LEASES} \
+		${BENCH_MAX_LOAD+BENCH_MAX_LOAD=$BENCH_MAX_LOAD} ${BENCH_KEEP:+BENCH_KEEP=$BENCH_KEEP} \
+		bash "$inner/bench/run.sh" || rc=$?
+	mkdir -p "$out"
+	lk_sudo cp -a "$root/var/tmp/lockable-bench-out/." "$out/" 2>/dev/null || true
+	lk_sudo rm -rf "$root/var/tmp/lockable-bench-out" "${root:?}$inner"
+	[ "$LK_IS_ROOT" -eq 1 ] || lk_sudo chown -R "$(id -u):$(id -g)" "$out"
+	lk_say "results of PostgreSQL $v copied to $out"
+	exit "$rc"
+	;;
+esac
 
 QUICK=${BENCH_QUICK:-0}
 if [ "$QUICK" = 1 ]; then
