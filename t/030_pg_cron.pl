@@ -55,6 +55,15 @@ use Time::HiRes qw(usleep time);
 
 my $started = time();
 
+# Debian has pg_cron for every supported PostgreSQL but 19 (its server is
+# still in experimental): without pg_cron there is nothing to test here.
+{
+	my $probe = PostgreSQL::Test::Cluster->new('probe');
+	my $pkglibdir = $probe->config_data('--pkglibdir');
+	plan skip_all => "pg_cron is not installed ($pkglibdir/pg_cron.so)"
+	  unless -f "$pkglibdir/pg_cron.so";
+}
+
 #
 # Two nodes, pg_cron and lockable preloaded, one per pg_cron mode.
 #
@@ -518,19 +527,27 @@ for my $mode (@modes)
 }
 
 # The skip's NOTICE is not kept in cron.job_run_details (the command tag
-# replaces it), but pg_cron passes it to the server log: the launcher
-# logs it in background-worker mode, libpq prints it to the launcher's
-# stderr in libpq mode.
-like(
-	slurp_file($nodes{bgw}->logfile),
-	qr/LOG:\s+cron job \d+: NOTICE: lockable_run: lease "report" is held by another session/,
-	'bgw: the NOTICE of a skipped run is in the server log, from the pg_cron launcher'
-);
-like(
-	slurp_file($nodes{libpq}->logfile),
-	qr/^NOTICE:\s+lockable_run: lease "report" is held by another session/m,
-	'libpq: the NOTICE of a skipped run is in the server log, from libpq in the launcher'
-);
+# replaces it).  pg_cron 1.4 passes it to the server log: the launcher logs
+# it in background-worker mode, libpq prints it to the launcher's stderr in
+# libpq mode.  Later releases differ (1.6.8 passes no job notices on at
+# all), so there only the LOG line above tells why a run was skipped.
+my $cron_version = $nodes{bgw}->safe_psql('postgres',
+	q{SELECT extversion FROM pg_extension WHERE extname = 'pg_cron'});
+SKIP:
+{
+	skip "pg_cron $cron_version: job notices are pg_cron's business (the LOG line is checked above)", 2
+	  unless $cron_version =~ /^1\.4/;
+	like(
+		slurp_file($nodes{bgw}->logfile),
+		qr/LOG:\s+cron job \d+: NOTICE: lockable_run: lease "report" is held by another session/,
+		'bgw: the NOTICE of a skipped run is in the server log, from the pg_cron launcher'
+	);
+	like(
+		slurp_file($nodes{libpq}->logfile),
+		qr/^NOTICE:\s+lockable_run: lease "report" is held by another session/m,
+		'libpq: the NOTICE of a skipped run is in the server log, from libpq in the launcher'
+	);
+}
 
 $_->stop for values %nodes;
 
