@@ -6,7 +6,11 @@
 # with the conflict exit code, or waits for it; it kills the command and
 # exits with the lost exit code when the lease is force-released or the
 # database goes away for longer than the ttl; it rides out a restart
-# shorter than the ttl; it forwards SIGTERM; it rejects bad options.
+# shorter than the ttl; it forwards SIGTERM; it rejects bad options,
+# and options that leave no time to stop the command before the lease can
+# expire; when the server freezes, it has killed the command (one that
+# ignores SIGTERM, and all of its process group) before the lease can
+# expire on the server.
 #
 # The tool is found in PATH: `make installcheck` puts PostgreSQL's bindir,
 # where `make install` puts lockable-run, and the build directory first.
@@ -21,7 +25,7 @@ use FindBin;
 use lib $FindBin::RealBin;
 use LockableTest;
 use IPC::Run;
-use Time::HiRes qw(usleep time);
+use Time::HiRes qw(usleep time clock_gettime CLOCK_MONOTONIC);
 
 my $node = lockable_node('lockable_run', q{
 lockable.worker_naptime = 100ms
@@ -123,6 +127,61 @@ sub process_gone
 	return $stat =~ /^\d+ \(.*\) Z/s;
 }
 
+# The clock lease deadlines are kept on (the server's and lockable-run's)
+sub monotonic
+{
+	return clock_gettime(CLOCK_MONOTONIC);
+}
+
+# Freeze the server: SIGSTOP the postmaster first (it forks no more), then
+# every process under it.  Returns the pids stopped, postmaster first.
+my @frozen;
+
+sub freeze_node
+{
+	open(my $pf, '<', $node->data_dir . '/postmaster.pid') or die "postmaster.pid: $!";
+	my $postmaster = <$pf>;
+	close($pf);
+	chomp $postmaster;
+	die "no postmaster pid" unless $postmaster =~ /^\d+$/;
+	kill('STOP', $postmaster) or die "could not stop the postmaster: $!";
+	@frozen = ($postmaster);
+
+	# its descendants, from the parent pids in /proc
+	my %children;
+	opendir(my $dh, '/proc') or die "/proc: $!";
+	foreach my $pid (grep { /^\d+$/ } readdir($dh))
+	{
+		open(my $fh, '<', "/proc/$pid/stat") or next;
+		my $stat = <$fh>;
+		close($fh);
+		push @{ $children{$1} }, $pid if $stat && $stat =~ /^\d+ \(.*\) \S+ (\d+)/s;
+	}
+	closedir($dh);
+	my @todo = ($postmaster);
+	while (@todo)
+	{
+		foreach my $child (@{ $children{ shift @todo } // [] })
+		{
+			kill('STOP', $child);
+			push @frozen, $child;
+			push @todo, $child;
+		}
+	}
+	return @frozen;
+}
+
+# Let it go on: the children first, then the postmaster
+sub thaw_node
+{
+	kill('CONT', reverse @frozen) if @frozen;
+	@frozen = ();
+}
+
+# A test that dies must not leave the server stopped: it could not be
+# shut down.
+END { thaw_node(); }
+
 #
 # Which lockable-run runs; --help, --version.
 #
@@ -175,6 +234,19 @@ my @bad = (
 	[ [ '-n', 'x', '--ttl', '1s', '--heartbeat', '1s', 'touch', $marker ],
 		qr/--heartbeat \(1s\) must be less than --ttl \(1s\)/,
 		'heartbeat not shorter than ttl' ],
+	[ [ '-n', 'x', '--ttl', '1500ms', 'touch', $marker ],
+		qr/--ttl \(1\.5s\) is too short: .*at least 2s/,
+		'ttl too short to stop the command in time' ],
+	[ [ '-n', 'x', '--ttl', '10s', '--kill-after', '5s', 'touch', $marker ],
+		qr/--kill-after \(5s\) is too long for --ttl \(10s\): .*at most 4s/,
+		'kill-after not well below the ttl' ],
+	[ [ '-n', 'x', '--kill-after', 'forever', 'touch', $marker ],
+		qr/--kill-after forever cannot stop the command before the lease can expire/,
+		'kill-after forever' ],
+	[ [ '-n', 'x', '--ttl', '10s', '--kill-after', '2s', '--heartbeat', '4s',
+		'touch', $marker ],
+		qr/--heartbeat \(4s\) is too long: .*at most 3\.5s/,
+		'heartbeat too close to the point where the command is stopped' ],
 	[ [ '-n', 'x', '--kill-signal', 'NOPE', 'touch', $marker ],
 		qr/invalid signal "NOPE"/, 'bad signal' ],
 	[ [ '-n', 'x', '-E', '256', 'touch', $marker ],
@@ -196,6 +268,12 @@ foreach my $case (@bad)
 ($rc, $out, $err) = run_tool('-n', 'x');
 like($err, qr/Try "lockable-run --help"/, 'usage errors point to --help');
 ok(!-e $marker, 'the command did not run after a usage error');
+
+# --kill-after does not matter when --kill-signal is KILL
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'x', '--ttl', '2s',
+	'--kill-signal', 'KILL', '--kill-after', 'forever', '--', 'true');
+is($rc, 0, '--kill-signal KILL: --kill-after forever is accepted');
+is($err, '', '--kill-signal KILL: no complaint');
 
 #
 # No database, or no extension: exit status 69, the command does not run.
@@ -343,6 +421,25 @@ like($run->{err}, qr/sending SIGUSR1.*still running 1s after SIGUSR1; sending SI
 	'lease lost: --kill-signal, then SIGKILL after --kill-after');
 cmp_ok($run->{elapsed}, '<', 15, 'lease lost: the command was killed early');
 
+# The command ends on SIGTERM, but a process it started ignores it: that
+# one gets SIGKILL after --kill-after too, and lockable-run exits only once
+# the whole process group is gone.
+$run = start_tool('-d', $dsn, '-n', 'lost', '--ttl', '10s', '--heartbeat',
+	'500ms', '--kill-after', '1s', '--', 'sh', '-c',
+	'(trap "" TERM; exec sleep 600) >/dev/null 2>&1 & echo "pids $$ $!"; wait');
+ok(wait_output($run, qr/^pids \d+ \d+$/m), 'lease lost: the command and its child run');
+my ($lost_sh, $lost_bg) = $run->{out} =~ /^pids (\d+) (\d+)$/m;
+wait_lease('lost');
+sql("SELECT lockable_force_release('lost')");
+$rc = finish_tool($run);
+is($rc, 76, 'lease lost, child ignoring SIGTERM: exit status 76');
+ok(process_gone($lost_bg),
+	'lease lost: the process left in the group was killed before lockable-run exited');
+like($run->{err},
+	qr/processes of the command's process group are still running 1s after SIGTERM; sending SIGKILL/,
+	'lease lost: SIGKILL for the rest of the group');
+kill('KILL', $lost_bg) unless process_gone($lost_bg);
+
 # Lost between two heartbeats: found when releasing
 ($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'lost', '--', 'sh', '-c',
 	'psql -XAtq -d "$LR_DSN" -c "SELECT lockable_force_release(\'lost\')"');
@@ -428,15 +525,91 @@ is($run->{err}, '', 'restart between heartbeats: no complaint');
 is(lease_count('restart'), 0, 'restart between heartbeats: released');
 
 #
+# The server freezes (SIGSTOP on all of its processes): heartbeats hang,
+# and nobody can tell lockable-run that the lease ends.  The command ignores
+# SIGTERM, and so does the process it started.  Both must be gone before
+# the lease can expire on the server: the deadline of the lease's last
+# renewal, ttl after the server ran it.  (Before the fix the command got
+# --kill-signal at that deadline and SIGKILL only --kill-after later.)
+#
+# The ttl is long enough for the safety margin (ttl/10) to dwarf a busy
+# machine's scheduling delays; the lease's deadline is read from the server
+# while lockable-run is stopped, so that no renewal can move it unseen.
+#
+$run = start_tool('-d', $dsn, '-n', 'frozen', '--ttl', '15s', '--heartbeat',
+	'1s', '--kill-after', '3s', '--', 'sh', '-c',
+	'trap "" TERM; sleep 600 >/dev/null 2>&1 & echo "pids $$ $!"; wait');
+ok(wait_output($run, qr/^pids \d+ \d+$/m), 'frozen server: the command is running');
+my ($cmd_pid, $bg_pid) = $run->{out} =~ /^pids (\d+) (\d+)$/m;
+wait_lease('frozen');
+
+# Stop lockable-run, let a heartbeat it may have sent land, and read the
+# deadline: as seconds left, added to the monotonic clock read before the
+# query (the server's deadline is at least that).
+kill('STOP', pid_of($run));
+my ($deadline, $seen) = (undef, '');
+for (my $i = 0; $i < 50; $i++)
+{
+	usleep(200_000);
+	my $t0 = monotonic();
+	my $row = sql(
+		"SELECT renewals, extract(epoch FROM expires_at - clock_timestamp()) "
+		  . "FROM lockable_leases WHERE name = 'frozen'");
+	my ($renewals, $left) = split /\|/, $row;
+	$deadline = $t0 + $left;
+	last if $renewals eq $seen;    # no renewal landed meanwhile
+	$seen = $renewals;
+}
+freeze_node();
+my $frozen_at = monotonic();
+kill('CONT', pid_of($run));
+note(sprintf('froze the server (%d processes) %.3fs before the lease deadline',
+		scalar(@frozen), $deadline - $frozen_at));
+
+# Watch both processes until they are gone (or well past the deadline)
+my %gone_at;
+while (keys %gone_at < 2 && monotonic() < $deadline + 30)
+{
+	foreach my $pid ($cmd_pid, $bg_pid)
+	{
+		$gone_at{$pid} //= monotonic() if process_gone($pid);
+	}
+	usleep(20_000);
+}
+my $left_cmd = $deadline - ($gone_at{$cmd_pid} // monotonic());
+my $left_bg = $deadline - ($gone_at{$bg_pid} // monotonic());
+ok(defined $gone_at{$cmd_pid} && $left_cmd > 0,
+	'frozen server: the command was stopped before the lease deadline')
+  or diag(sprintf('the command was %s %.3fs after the deadline',
+		defined $gone_at{$cmd_pid} ? 'gone' : 'still running', -$left_cmd));
+ok(defined $gone_at{$bg_pid} && $left_bg > 0,
+	'frozen server: so was the rest of its process group')
+  or diag(sprintf('the background process was %s %.3fs after the deadline',
+		defined $gone_at{$bg_pid} ? 'gone' : 'still running', -$left_bg));
+note(sprintf('stopped %.3fs and %.3fs before the deadline', $left_cmd, $left_bg));
+kill('KILL', $bg_pid) unless defined $gone_at{$bg_pid};
+
+thaw_node();
+$rc = finish_tool($run);
+is($rc, 76, 'frozen server: exit status 76');
+like($run->{err},
+	qr/lease "frozen" lost: no heartbeat succeeded .*sending SIGTERM.*sending SIGKILL/s,
+	'frozen server: SIGTERM, then SIGKILL');
+note("lockable-run said:\n$run->{err}");
+is(sql('SELECT 1'), '1', 'the server runs again');
+
+#
 # The database goes away for longer than the ttl: the command is killed
-# once the ttl has passed without a heartbeat.
+# once the renewal window (ttl - kill-after - margin) has passed without a
+# heartbeat.
 #
 $run = start_tool('-d', $dsn, '-n', 'gone', '--ttl', '3s', '--', 'sleep', '30');
 wait_lease('gone');
 $node->stop('fast');
 $rc = finish_tool($run);
 is($rc, 76, 'database gone: exit status 76');
-like($run->{err}, qr/lease "gone" lost: no heartbeat succeeded within its ttl of 3s/,
+like($run->{err},
+	qr/lease "gone" lost: no heartbeat succeeded within 1\.5s \(the ttl of 3s, less 500ms to stop the command and a safety margin of 1s\)/,
 	'database gone: message');
 cmp_ok($run->{elapsed}, '<', 15, 'database gone: the command was stopped early');
 

@@ -15,11 +15,25 @@
  *
  * Safety rule: the lease is known to be held until ttl after the moment the
  * last successful heartbeat was *sent* (the server extends it from the
- * moment it receives the heartbeat, which is later).  If no heartbeat
- * succeeds before that moment (the server said false, or could not be
- * reached), the lease counts as lost: the command's process group gets
- * --kill-signal, then SIGKILL after --kill-after, and the program exits
- * with --lost-exit-code.
+ * moment it runs the heartbeat, which is later, and both measure time on a
+ * monotonic clock).  The command must be gone before that moment, and
+ * stopping it takes up to --kill-after, so a new heartbeat must succeed
+ * within the renewal window
+ *
+ *		ttl - --kill-after - safety margin
+ *
+ * of the last one's sending.  If none does (the server said false, or could
+ * not be reached, or did not answer), the lease counts as lost: the
+ * command's process group gets --kill-signal at once, and SIGKILL at
+ * ttl - safety margin after that last heartbeat was sent (--kill-after
+ * later, or sooner if lockable-run itself ran late), and lockable-run waits
+ * until the whole process group is gone before it exits with
+ * --lost-exit-code.  The safety margin, max(1s, ttl/10), leaves time for
+ * the SIGKILL to take effect and for late wake-ups and clock-rate
+ * differences; options that leave too little room are refused (see
+ * check_timing()).  On Linux, lockable-run is a child subreaper, so that
+ * the processes of the group that outlive their parent are its children and
+ * it can reap them too.
  *
  * Everything runs in one thread around poll(): a self-pipe for signals
  * (SIGCHLD and the ones forwarded to the command), and libpq's socket,
@@ -58,6 +72,9 @@
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#ifndef PR_SET_CHILD_SUBREAPER
+#define PR_SET_CHILD_SUBREAPER	36	/* Linux 3.4 and later */
+#endif
 #endif
 
 #include "libpq-fe.h"
@@ -92,6 +109,20 @@
 /* Longest time spent releasing the lease after the command ended */
 #define RELEASE_TIMEOUT		(10 * USECS_PER_SEC)
 
+/*
+ * The safety margin: the command's process group is SIGKILLed this long
+ * before the lease can expire on the server, ttl after the last successful
+ * heartbeat was sent.  It covers the kernel ending the processes, and
+ * lockable-run (or the machine) running late; ttl/10 also covers any
+ * difference in rate between our clock and the server's.
+ */
+#define MARGIN_MIN			USECS_PER_SEC
+#define MARGIN_TTL_DIVISOR	10
+/* --kill-after when not given, if the ttl allows it */
+#define DEFAULT_KILL_AFTER	(10 * USECS_PER_SEC)
+/* How often to look whether the rest of a killed process group is gone */
+#define GROUP_POLL			(10 * USECS_PER_MSEC)
+
 #if defined(__GNUC__) || defined(__clang__)
 #define lr_printf_attr(f, a) __attribute__((format(printf, f, a)))
 #define lr_noreturn __attribute__((noreturn))
@@ -115,11 +146,17 @@ static const char *opt_dbname = NULL;
 static const char *opt_name = NULL;
 static int64_t opt_ttl = 60 * USECS_PER_SEC;
 static int64_t opt_wait = 0;
-static int64_t opt_heartbeat = 0;	/* 0: ttl / 3 */
+static int64_t opt_heartbeat = 0;	/* 0: renew_window / 3 */
 static int	opt_conflict_exit = DEFAULT_CONFLICT_EXIT;
 static int	opt_lost_exit = DEFAULT_LOST_EXIT;
 static int	opt_kill_signal = SIGTERM;
-static int64_t opt_kill_after = 10 * USECS_PER_SEC;
+static int64_t opt_kill_after = DEFAULT_KILL_AFTER;
+static bool kill_after_given = false;
+
+/* Derived from the options by check_timing() */
+static int64_t safety_margin = 0;	/* max(1s, ttl/10) */
+static int64_t stop_time = 0;	/* --kill-after; 0 with --kill-signal KILL */
+static int64_t renew_window = 0;	/* ttl - stop_time - safety_margin */
 
 /* Query parameters, as text */
 static char ttl_param[64];
@@ -249,13 +286,24 @@ help(void)
 		   "\n"
 		   "    The lease is a plain lease (keepalive false) that lockable-run renews\n"
 		   "    itself with lockable_heartbeat() every --heartbeat.  It is known to be\n"
-		   "    held until TTL after the last successful heartbeat was sent.  When the\n"
-		   "    server answers a heartbeat with false (the lease expired, was\n"
-		   "    force-released or taken over), or when no heartbeat succeeds within TTL\n"
-		   "    (the database is unreachable; lockable-run keeps reconnecting until\n"
-		   "    then), the lease is lost: COMMAND's process group gets --kill-signal,\n"
+		   "    held until TTL after the last successful heartbeat was sent.\n"
+		   "\n"
+		   "    Guarantee: COMMAND's whole process group is gone before the server can\n"
+		   "    let the lease expire and grant it to someone else.  It gets SIGKILL at\n"
+		   "    the latest a safety margin of max(1s, TTL/10) before TTL has passed\n"
+		   "    since the last successful heartbeat was sent; the margin leaves time\n"
+		   "    for the kernel to end it and for lockable-run to reap it.  So a\n"
+		   "    heartbeat must succeed within TTL - --kill-after - margin of the last\n"
+		   "    one.  When none does (the database is unreachable or does not answer;\n"
+		   "    lockable-run keeps reconnecting until then), or when the server answers\n"
+		   "    a heartbeat with false (the lease expired, was force-released or taken\n"
+		   "    over), the lease is lost: COMMAND's process group gets --kill-signal,\n"
 		   "    then SIGKILL after --kill-after, and lockable-run exits with\n"
-		   "    --lost-exit-code once COMMAND has ended.\n"
+		   "    --lost-exit-code once the whole group is gone.  Options that cannot\n"
+		   "    keep this promise are refused (exit status 64): --kill-after + margin\n"
+		   "    must be at most TTL/2, and --heartbeat at most half of TTL -\n"
+		   "    --kill-after - margin.  The guarantee does not hold if lockable-run\n"
+		   "    itself is killed, or is stopped or stalled for longer than the margin.\n"
 		   "\n"
 		   "    COMMAND runs in a process group of its own (it is not the terminal's\n"
 		   "    foreground group: lockable-run is meant for batch jobs).  SIGHUP, SIGINT,\n"
@@ -280,8 +328,8 @@ help(void)
 		   "    -w, --wait=DURATION     how long to wait for a busy lease: 0 tries once\n"
 		   "                            (default), \"forever\" waits without limit\n"
 		   "        --heartbeat=DURATION\n"
-		   "                            renew the lease this often (default TTL/3; must\n"
-		   "                            be less than TTL)\n"
+		   "                            renew the lease this often (default a third of\n"
+		   "                            TTL - --kill-after - margin; at most half of it)\n"
 		   "    -E, --conflict-exit-code=N\n"
 		   "                            exit status when the lease is busy (default 75)\n"
 		   "        --lost-exit-code=N  exit status when the lease was lost (default 76)\n"
@@ -290,8 +338,9 @@ help(void)
 		   "                            number (default TERM)\n"
 		   "    -k, --kill-after=DURATION\n"
 		   "                            send SIGKILL this long after --kill-signal if\n"
-		   "                            COMMAND has not ended (default 10s; \"forever\":\n"
-		   "                            never)\n"
+		   "                            COMMAND has not ended (default 10s, or TTL/2 -\n"
+		   "                            margin if that is shorter; at most TTL/2 -\n"
+		   "                            margin; ignored with --kill-signal KILL)\n"
 		   "    -q, --quiet             no message when the lease is busy, none about\n"
 		   "                            reconnecting; errors and lease loss are still\n"
 		   "                            reported\n"
@@ -305,15 +354,16 @@ help(void)
 		   "\n"
 		   "EXIT STATUS\n"
 		   "    COMMAND's exit status, or 128 + N if it was killed by signal N, except:\n"
-		   "    64   bad options or arguments (also when the server rejects the name or\n"
-		   "         the ttl); COMMAND did not run\n"
+		   "    64   bad options or arguments (also timings that cannot stop COMMAND in\n"
+		   "         time, and when the server rejects the name or the ttl); COMMAND did\n"
+		   "         not run\n"
 		   "    69   could not connect, or acquiring failed (e.g. the extension is not\n"
 		   "         installed); COMMAND did not run\n"
 		   "    71   could not start COMMAND (fork failed); the lease was released\n"
 		   "    75   the lease is busy (--conflict-exit-code); COMMAND did not run\n"
 		   "    76   the lease was lost while COMMAND ran: the server said it was no\n"
-		   "         longer held, it could not be renewed within TTL, or it was found\n"
-		   "         no longer held when COMMAND ended (--lost-exit-code)\n"
+		   "         longer held, it could not be renewed in time, or it was found no\n"
+		   "         longer held when COMMAND ended (--lost-exit-code)\n"
 		   "    126  COMMAND is not executable;  127  COMMAND was not found\n"
 		   "    128+N  lockable-run got signal N before COMMAND started\n"
 		   "\n"
@@ -1088,37 +1138,69 @@ run_query(QueryKind kind, int64_t deadline, bool reconnect,
 
 /* ---------------------------------------------------------------- command */
 
+/*
+ * Signal the command's process group.  Its id, the command's pid, cannot
+ * be reused while one process of the group is left, even once the command
+ * itself has been reaped; the command alone is signalled only if there is
+ * no group (and only while it has not been reaped).
+ */
 static void
 signal_command(int signo)
 {
-	if (child_pid <= 0 || child_done)
+	if (child_pid <= 0)
 		return;
-	if (kill(-child_pid, signo) != 0)
+	if (kill(-child_pid, signo) != 0 && !child_done)
 		(void) kill(child_pid, signo);
 }
 
+/* Is a process of the command's group left (running, or a zombie)? */
+static bool
+command_group_alive(void)
+{
+	if (child_pid <= 0)
+		return false;
+	if (kill(-child_pid, 0) == 0)
+		return true;
+	/* EPERM: one is left, but not ours to signal (a setuid program) */
+	return errno == EPERM;
+}
+
+/*
+ * Reap every child that has ended: the command, and (as a child subreaper)
+ * the processes it left behind whose parent ended.
+ */
 static void
-reap_command(void)
+reap_children(void)
 {
 	int			status;
 	pid_t		r;
 
-	if (child_pid <= 0 || child_done)
+	if (child_pid <= 0)
 		return;
-	r = waitpid(child_pid, &status, WNOHANG);
-	if (r == child_pid)
+	for (;;)
 	{
-		child_done = true;
-		child_status = status;
-		child_ended = now_usec();
-	}
-	else if (r < 0 && errno == ECHILD)
-	{
-		/* cannot happen unless someone reaped it for us */
-		child_done = true;
-		child_status = 0;
-		child_ended = now_usec();
-		report(LEVEL_ALWAYS, "lost track of the command (pid %d)", (int) child_pid);
+		r = waitpid(-1, &status, WNOHANG);
+		if (r > 0)
+		{
+			if (r == child_pid && !child_done)
+			{
+				child_done = true;
+				child_status = status;
+				child_ended = now_usec();
+			}
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == ECHILD && !child_done)
+		{
+			/* cannot happen unless someone reaped it for us */
+			child_done = true;
+			child_status = 0;
+			child_ended = now_usec();
+			report(LEVEL_ALWAYS, "lost track of the command (pid %d)", (int) child_pid);
+		}
+		break;
 	}
 }
 
@@ -1139,6 +1221,17 @@ start_command(char **argv)
 	pid_t		parent = getpid();
 	pid_t		pid;
 	int			i;
+
+#ifdef __linux__
+
+	/*
+	 * Adopt the processes of the command that outlive their parent, so that
+	 * a process group that has been killed can be reaped to the last one
+	 * (whatever init does with zombies).
+	 */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+		report(LEVEL_VERBOSE, "could not become a child subreaper: %s", strerror(errno));
+#endif
 
 	fflush(stdout);
 	fflush(stderr);
@@ -1250,15 +1343,28 @@ heartbeat_done(PGresult *res, int64_t sent)
 	}
 }
 
+/* A duration for messages, rounded to 100 ms */
+static const char *
+format_rounded(int64_t usec, char *buf, size_t size)
+{
+	int64_t		step = 100 * USECS_PER_MSEC;
+
+	return format_duration(((usec + step / 2) / step) * step, buf, size);
+}
+
 /*
  * Keep the lease while the command runs: heartbeats, reconnects, signals.
- * Returns when the command has ended.
+ * Returns when the command has ended and, if the lease was lost, when its
+ * whole process group is gone (or could not be stopped in time).
  */
 static void
 supervise(void)
 {
-	int64_t		kill_sent = -1;
+	int64_t		kill_sent = -1;	/* when --kill-signal was sent */
+	int64_t		kill_hard_at = -1;	/* when SIGKILL is due */
 	bool		killed_hard = false;
+	bool		timed_out = false;	/* lost for want of a heartbeat */
+	bool		overdue = false;	/* not gone a margin after SIGKILL */
 	int64_t		now;
 	int64_t		wake;
 	QueryKind	kind;
@@ -1266,12 +1372,26 @@ supervise(void)
 	PGresult   *res;
 	size_t		i;
 	char		d[32];
+	char		d2[32];
+	char		d3[32];
+	char		d4[32];
 
 	for (;;)
 	{
-		reap_command();
+		reap_children();
 		if (child_done)
-			return;
+		{
+			/* a lost lease ends only with the last process of the group */
+			if (!lease_lost)
+				return;
+			if (!command_group_alive())
+			{
+				report(LEVEL_VERBOSE, "the command's process group is gone");
+				return;
+			}
+			if (overdue)
+				return;
+		}
 
 		/* forward signals to the command's group */
 		for (i = 0; i < NUM_FORWARDED; i++)
@@ -1298,11 +1418,17 @@ supervise(void)
 		now = now_usec();
 		if (!lease_lost)
 		{
-			if (now >= last_ok + opt_ttl)
-				lose_lease("no heartbeat succeeded within its ttl of %s (%s)",
-						   format_duration(opt_ttl, d, sizeof(d)),
+			if (now >= last_ok + renew_window)
+			{
+				timed_out = true;
+				lose_lease("no heartbeat succeeded within %s (the ttl of %s, less %s to stop the command and a safety margin of %s) (%s)",
+						   format_duration(renew_window, d, sizeof(d)),
+						   format_duration(opt_ttl, d2, sizeof(d2)),
+						   format_duration(stop_time, d3, sizeof(d3)),
+						   format_duration(safety_margin, d4, sizeof(d4)),
 						   conn_error[0] ? conn_error :
 						   "none was answered in time: was lockable-run stopped?");
+			}
 			else
 			{
 				switch (conn_state)
@@ -1338,7 +1464,7 @@ supervise(void)
 						   "lost the connection to the database (%s); reconnecting: "
 						   "the command is stopped unless the lease is renewed within %s",
 						   conn_error,
-						   format_duration(((last_ok + opt_ttl - now) / USECS_PER_MSEC) * USECS_PER_MSEC,
+						   format_duration(((last_ok + renew_window - now) / USECS_PER_MSEC) * USECS_PER_MSEC,
 										   d, sizeof(d)));
 					outage_reported = true;
 				}
@@ -1348,15 +1474,53 @@ supervise(void)
 		if (lease_lost)
 		{
 			if (kill_sent < 0)
-				kill_sent = now;	/* lose_lease() signalled it */
-			else if (!killed_hard && opt_kill_after != FOREVER &&
-					 now >= kill_sent + opt_kill_after)
 			{
-				report(LEVEL_ALWAYS, "the command is still running %s after %s; sending SIGKILL",
-					   format_duration(opt_kill_after, d, sizeof(d)),
-					   signal_name(opt_kill_signal));
+				/*
+				 * lose_lease() has sent --kill-signal.  SIGKILL follows
+				 * --kill-after later, but no later than a safety margin
+				 * before the lease can expire on the server: if we ran late,
+				 * the command gets less time.
+				 */
+				kill_sent = now;
+				kill_hard_at = min_deadline(now + stop_time,
+											last_ok + opt_ttl - safety_margin);
+				if (opt_kill_signal == SIGKILL)
+				{
+					kill_hard_at = now;
+					killed_hard = true;
+				}
+			}
+			if (!killed_hard && now >= kill_hard_at)
+			{
+				const char *what = child_done ?
+					"processes of the command's process group are" :
+					"the command is";
+
+				if (timed_out && now < last_ok + opt_ttl)
+					report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL to its process group, %s before the lease can expire on the server",
+						   what, format_rounded(now - kill_sent, d, sizeof(d)),
+						   signal_name(opt_kill_signal),
+						   format_rounded(last_ok + opt_ttl - now, d2, sizeof(d2)));
+				else if (timed_out)
+					report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL to its process group (late: the lease may have expired on the server)",
+						   what, format_rounded(now - kill_sent, d, sizeof(d)),
+						   signal_name(opt_kill_signal));
+				else
+					report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL",
+						   what, format_rounded(now - kill_sent, d, sizeof(d)),
+						   signal_name(opt_kill_signal));
 				signal_command(SIGKILL);
 				killed_hard = true;
+			}
+			if (killed_hard && !overdue && now >= kill_hard_at + safety_margin)
+			{
+				/* stuck in the kernel, or out of reach */
+				report(LEVEL_ALWAYS, "%s still running %s after SIGKILL: another holder may take the lease while %s",
+					   child_done ? "processes of the command's process group are" : "the command is",
+					   format_rounded(now - kill_hard_at, d, sizeof(d)),
+					   child_done ? "they run" : "it runs");
+				overdue = true;
+				continue;		/* stop waiting for them, if the command ended */
 			}
 		}
 
@@ -1364,7 +1528,7 @@ supervise(void)
 		wake = -1;
 		if (!lease_lost)
 		{
-			wake = last_ok + opt_ttl;
+			wake = last_ok + renew_window;
 			switch (conn_state)
 			{
 				case CONN_IDLE:
@@ -1381,8 +1545,16 @@ supervise(void)
 					break;
 			}
 		}
-		else if (!killed_hard && opt_kill_after != FOREVER)
-			wake = kill_sent + opt_kill_after;
+		else
+		{
+			if (!killed_hard)
+				wake = kill_hard_at;
+			else if (!overdue)
+				wake = kill_hard_at + safety_margin;
+			/* nothing tells when the rest of the group ends: look often */
+			if (child_done)
+				wake = min_deadline(wake, now + GROUP_POLL);
+		}
 		wait_events(wake);
 	}
 }
@@ -1524,6 +1696,85 @@ exit_clear(PGresult *res, int code)
 	exit(code);
 }
 
+/*
+ * Work out the safety margin, --kill-after and --heartbeat, and refuse the
+ * options that cannot keep the promise: the command's process group is
+ * gone before the lease can expire on the server.
+ *
+ * The lease lasts at least ttl from the sending of its last successful
+ * heartbeat.  The command is SIGKILLed a safety margin before that, and gets
+ * --kill-signal --kill-after before that; a new heartbeat must succeed
+ * before then, within the renewal window.  At least half the ttl is kept
+ * for renewing, and a heartbeat is given one whole interval to be answered
+ * (see supervise()), so --heartbeat is at most half the window; by default
+ * it is a third, so that a failed heartbeat can be retried.
+ */
+static void
+check_timing(void)
+{
+	int64_t		max_stop;
+	char		d[32];
+	char		d2[32];
+	char		d3[32];
+	char		d4[32];
+
+	if (opt_heartbeat >= opt_ttl)
+		usage_error("--heartbeat (%s) must be less than --ttl (%s)",
+					format_duration(opt_heartbeat, d, sizeof(d)),
+					format_duration(opt_ttl, d2, sizeof(d2)));
+
+	safety_margin = opt_ttl / MARGIN_TTL_DIVISOR;
+	if (safety_margin < MARGIN_MIN)
+		safety_margin = MARGIN_MIN;
+
+	/* the longest stop that leaves half the ttl for renewing */
+	max_stop = opt_ttl / 2 - safety_margin;
+	if (max_stop < 0)
+		usage_error("--ttl (%s) is too short: the command must be stopped a safety margin of %s before the lease can expire on the server, with at least half the ttl left to renew the lease; use a ttl of at least %s",
+					format_duration(opt_ttl, d, sizeof(d)),
+					format_duration(safety_margin, d2, sizeof(d2)),
+					format_duration(2 * MARGIN_MIN, d3, sizeof(d3)));
+
+	if (opt_kill_signal == SIGKILL)
+		stop_time = 0;			/* --kill-after does not matter */
+	else if (!kill_after_given)
+	{
+		if (opt_kill_after > max_stop)
+			opt_kill_after = max_stop;
+		stop_time = opt_kill_after;
+	}
+	else if (opt_kill_after == FOREVER)
+		usage_error("--kill-after forever cannot stop the command before the lease can expire on the server: with --ttl %s, give at most %s (half the ttl, less a safety margin of %s), or use --kill-signal KILL",
+					format_duration(opt_ttl, d, sizeof(d)),
+					format_duration(max_stop, d2, sizeof(d2)),
+					format_duration(safety_margin, d3, sizeof(d3)));
+	else if (opt_kill_after > max_stop)
+		usage_error("--kill-after (%s) is too long for --ttl (%s): the command must be stopped a safety margin of %s before the lease can expire on the server, with at least half the ttl left to renew the lease, so --kill-after may be at most %s; give a longer --ttl or a shorter --kill-after",
+					format_duration(opt_kill_after, d, sizeof(d)),
+					format_duration(opt_ttl, d2, sizeof(d2)),
+					format_duration(safety_margin, d3, sizeof(d3)),
+					format_duration(max_stop, d4, sizeof(d4)));
+	else
+		stop_time = opt_kill_after;
+
+	renew_window = opt_ttl - stop_time - safety_margin;
+	if (opt_heartbeat == 0)
+		opt_heartbeat = renew_window / 3 > 0 ? renew_window / 3 : 1;
+	else if (opt_heartbeat > renew_window / 2)
+	{
+		char		d5[32];
+		char		d6[32];
+
+		usage_error("--heartbeat (%s) is too long: the lease must be renewed within %s of the last renewal (--ttl %s, less %s to stop the command and a safety margin of %s), and each heartbeat gets one interval to be answered, so --heartbeat may be at most %s",
+					format_duration(opt_heartbeat, d, sizeof(d)),
+					format_duration(renew_window, d2, sizeof(d2)),
+					format_duration(opt_ttl, d3, sizeof(d3)),
+					format_duration(stop_time, d4, sizeof(d4)),
+					format_duration(safety_margin, d5, sizeof(d5)),
+					format_duration(renew_window / 2, d6, sizeof(d6)));
+	}
+}
+
 /* ------------------------------------------------------------------- main */
 
 int
@@ -1554,6 +1805,9 @@ main(int argc, char **argv)
 	int64_t		acquire_sent;
 	PGresult   *res;
 	char		d[32];
+	char		d2[32];
+	char		d3[32];
+	char		d4[32];
 	int			exit_code;
 
 	/* "+": options end at the first non-option, the command */
@@ -1595,8 +1849,9 @@ main(int argc, char **argv)
 				break;
 			case 'k':
 				if (!parse_duration(optarg, true, &opt_kill_after))
-					usage_error("invalid value \"%s\" for --kill-after: a duration such as 0, 5s, 1m or \"forever\" is expected",
+					usage_error("invalid value \"%s\" for --kill-after: a duration such as 0, 5s or 1m is expected",
 								optarg);
+				kill_after_given = true;
 				break;
 			case 'q':
 				verbosity = LEVEL_ALWAYS;
@@ -1634,16 +1889,12 @@ main(int argc, char **argv)
 		usage_error("no command given");
 	command = argv + optind;
 
-	if (opt_heartbeat == 0)
-		opt_heartbeat = opt_ttl / 3 > 0 ? opt_ttl / 3 : 1;
-	if (opt_heartbeat >= opt_ttl)
-	{
-		char		d2[32];
-
-		usage_error("--heartbeat (%s) must be less than --ttl (%s)",
-					format_duration(opt_heartbeat, d, sizeof(d)),
-					format_duration(opt_ttl, d2, sizeof(d2)));
-	}
+	check_timing();
+	report(LEVEL_VERBOSE, "the command is stopped unless a heartbeat succeeds within %s of the last one (heartbeat every %s, %s to stop the command, safety margin %s)",
+		   format_duration(renew_window, d, sizeof(d)),
+		   format_duration(opt_heartbeat, d2, sizeof(d2)),
+		   format_duration(stop_time, d3, sizeof(d3)),
+		   format_duration(safety_margin, d4, sizeof(d4)));
 	retry_delay = opt_heartbeat / 2;
 	if (retry_delay > USECS_PER_SEC)
 		retry_delay = USECS_PER_SEC;
@@ -1734,7 +1985,7 @@ main(int argc, char **argv)
 	next_heartbeat = last_ok + opt_heartbeat;
 	if (now_usec() >= next_heartbeat)
 	{
-		res = run_query(QUERY_HEARTBEAT, now_usec() + opt_ttl, false,
+		res = run_query(QUERY_HEARTBEAT, now_usec() + renew_window, false,
 						INTERRUPT_ABANDON, &signo);
 		if (signo != 0)
 		{
