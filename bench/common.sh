@@ -68,7 +68,7 @@ bench_code() {
 		SRC_DESC="commit $commit (git archive HEAD)"
 	else
 		lk_copy_tree "$REPO" "$work/src"
-		dirty=$(git -C "$REPO" status --porcelain -- src sql lockable--1.0.sql lockable.control Makefile 2>/dev/null | wc -l)
+		dirty=$({ git -C "$REPO" status --porcelain -- src sql lockable--1.0.sql lockable.control Makefile 2>/dev/null || true; } | wc -l)
 		SRC_DESC="working tree at $commit ($dirty changed files in src/, sql/, the install script, control file or Makefile)"
 	fi
 	# run.sh --pg: what the host copied into the version's root
