@@ -288,9 +288,9 @@ run_python_suite() {
 		/usr/bin/python3 -m pytest -p no:cacheprovider -v -rs tests </dev/null) 2>&1 |
 		tee "$log" || rc=$?
 	last=$(grep -E '^=+ .*( in [0-9.]+s).* =+$' "$log" | tail -n 1 || true)
-	p=$(grep -oE '[0-9]+ passed' <<<"$last" | awk '{ n += $1 } END { print n + 0 }')
-	f=$(grep -oE '[0-9]+ (failed|errors?)' <<<"$last" | awk '{ n += $1 } END { print n + 0 }')
-	s=$(grep -oE '[0-9]+ skipped' <<<"$last" | awk '{ n += $1 } END { print n + 0 }')
+	p=$({ grep -oE '[0-9]+ passed' <<<"$last" || true; } | awk '{ n += $1 } END { print n + 0 }')
+	f=$({ grep -oE '[0-9]+ (failed|errors?)' <<<"$last" || true; } | awk '{ n += $1 } END { print n + 0 }')
+	s=$({ grep -oE '[0-9]+ skipped' <<<"$last" || true; } | awk '{ n += $1 } END { print n + 0 }')
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "suite python failed to run (pytest exit status $rc)"
 		f=1
