@@ -14,6 +14,8 @@
 #
 # The tool is found in PATH: `make installcheck` puts PostgreSQL's bindir,
 # where `make install` puts lockable-run, and the build directory first.
+# The build directory's copy goes first here, so that the test checks the
+# code it was built with even if someone installs another build meanwhile.
 
 use strict;
 use warnings;
@@ -185,6 +187,8 @@ END { thaw_node(); }
 #
 # Which lockable-run runs; --help, --version.
 #
+$ENV{PATH} = "$ENV{TESTDIR}:$ENV{PATH}"
+  if defined $ENV{TESTDIR} && -x "$ENV{TESTDIR}/lockable-run";
 my $which = '';
 IPC::Run::run([ 'sh', '-c', 'command -v lockable-run' ], '>', \$which);
 chomp $which;
