@@ -253,10 +253,18 @@ lockable_table_startup(void)
 	info.hash = lease_key_hash;
 	info.match = lease_key_match;
 	info.num_partitions = LOCKABLE_NUM_PARTITIONS;
+
+	/*
+	 * All lockable.max_leases entries are allocated here, spread over the
+	 * partitions' free lists.  HASH_FIXED_SIZE makes a partition whose free
+	 * list runs dry borrow from the others instead of taking more shared
+	 * memory, which would eat the slack the lock manager relies on.
+	 */
 	lease_htab = LOCKABLE_SHMEM_INIT_HASH("lockable leases",
 										  lockable_max_leases, &info,
 										  HASH_ELEM | HASH_FUNCTION |
-										  HASH_COMPARE | HASH_PARTITION);
+										  HASH_COMPARE | HASH_PARTITION |
+										  HASH_FIXED_SIZE);
 
 	LWLockRelease(AddinShmemInitLock);
 
