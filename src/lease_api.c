@@ -190,6 +190,27 @@ acquire_wait_event(void)
 	return lockable_wait_event("LockableAcquire", &wait_event);
 }
 
+/*
+ * Milliseconds from now until until, rounded up, for WaitLatch and
+ * ConditionVariableTimedSleep: -1 (no timeout) for LOCKABLE_FOREVER, and
+ * at most INT_MAX, which is all a wait event set accepts; a longer wait
+ * wakes up after INT_MAX ms (24 days), and the caller sleeps again.
+ */
+static long
+sleep_ms(LockableTime until, LockableTime now)
+{
+	int64		usec;
+
+	if (until == LOCKABLE_FOREVER)
+		return -1;
+	if (until <= now)
+		return 0;
+	usec = until - now;
+	if (usec >= (int64) INT_MAX * 1000)
+		return INT_MAX;
+	return (long) ((usec + 999) / 1000);
+}
+
 /* lock_timeout applies to every wait of lockable_acquire */
 static void
 lock_wait_begin(void)
@@ -233,7 +254,7 @@ wait_out_grace(LockableTime wait_deadline)
 		until = Min(grace_until, wait_deadline);
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (until - now + 999) / 1000, acquire_wait_event());
+						 sleep_ms(until, now), acquire_wait_event());
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -273,12 +294,7 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 				break;
 
 			now = lockable_clock_now();
-			if (sleep_until == LOCKABLE_FOREVER)
-				timeout_ms = -1;
-			else if (sleep_until <= now)
-				timeout_ms = 0;
-			else
-				timeout_ms = Min((sleep_until - now + 999) / 1000, (int64) INT_MAX);
+			timeout_ms = sleep_ms(sleep_until, now);
 			if (timeout_ms != 0)
 				(void) ConditionVariableTimedSleep(&me->cv, timeout_ms,
 												   acquire_wait_event());
@@ -323,7 +339,11 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wait must not be negative"),
 					 errhint("Use '0' to try once, or NULL to wait until the lease is free.")));
-		args->wait_deadline = wait > 0 ? lockable_clock_now() + wait : 0;
+		if (wait == 0)
+			args->wait_deadline = 0;
+		else if (pg_add_s64_overflow(lockable_clock_now(), wait,
+									 &args->wait_deadline))
+			args->wait_deadline = LOCKABLE_FOREVER; /* beyond the clock */
 	}
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -690,9 +710,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 				if (now >= args.wait_deadline)
 					break;
 				if (until > now)
-					(void) ConditionVariableTimedSleep(cv,
-													   until == LOCKABLE_FOREVER ? -1 :
-													   (long) Min((until - now + 999) / 1000, (int64) INT_MAX),
+					(void) ConditionVariableTimedSleep(cv, sleep_ms(until, now),
 													   acquire_wait_event());
 				got = try_each(reqs, n, &token, &earliest);
 			}
