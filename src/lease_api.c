@@ -574,6 +574,29 @@ remote_release_wait(LeaseRequest *req, uint64 token)
 }
 
 /*
+ * Raise the error for a wait on leases that this session holds itself with
+ * keepalive (LEASE_OWN_KEEPALIVE): they end with the session, so the wait
+ * could only end by lockable.max_hold.  name is NULL for a whole pool of
+ * lockable_acquire_any.
+ */
+static void
+own_keepalive_deadlock(const char *name, int len)
+{
+	if (name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+				 errmsg("deadlock detected"),
+				 errdetail("This session holds lease \"%.*s\" with keepalive, so the lease cannot end while the session waits for it.",
+						   len, name),
+				 errhint("Leases are not re-entrant: use the token this session already holds, or release the lease first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+			 errmsg("deadlock detected"),
+			 errdetail("This session holds every lease of the pool with keepalive, so none of them can end while the session waits for one."),
+			 errhint("Leases are not re-entrant: use the tokens this session already holds, or release a lease of the pool first.")));
+}
+
+/*
  * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
  *		returns bigint: the lease's fencing token, or NULL if the lease is
  *		held by someone else and did not come free within wait.
@@ -599,6 +622,12 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	if (!acquire_prepare(&req, &args))
 		PG_RETURN_NULL();
 	res = lockable_lease_try(&req, args.wait_deadline != 0, &token, NULL);
+	if (res == LEASE_OWN_KEEPALIVE)
+	{
+		if (args.wait_deadline != 0)
+			own_keepalive_deadlock(req.key.name, req.key.len);
+		PG_RETURN_NULL();
+	}
 	if (res == LEASE_QUEUED &&
 		!wait_for_lease(&req, args.wait_deadline, &token))
 		res = LEASE_BUSY;
@@ -612,19 +641,34 @@ lockable_acquire(PG_FUNCTION_ARGS)
 /*
  * Try each of the names once, in order.  Returns the index of the one
  * granted, or -1 with *earliest set to the soonest deadline among them.
+ * If the caller would wait and every name is held with keepalive by this
+ * very session, none can come free while it waits: raise the deadlock.
  */
 static int
-try_each(LeaseRequest *reqs, int n, uint64 *token, LockableTime *earliest)
+try_each(LeaseRequest *reqs, int n, bool wait, uint64 *token,
+		 LockableTime *earliest)
 {
+	int			own = 0;
+
 	*earliest = LOCKABLE_FOREVER;
 	for (int i = 0; i < n; i++)
 	{
 		LockableTime busy_until = LOCKABLE_FOREVER;
 
-		if (lockable_lease_try(&reqs[i], false, token, &busy_until) == LEASE_GRANTED)
-			return i;
+		switch (lockable_lease_try(&reqs[i], false, token, &busy_until))
+		{
+			case LEASE_GRANTED:
+				return i;
+			case LEASE_OWN_KEEPALIVE:
+				own++;
+				break;
+			default:
+				break;
+		}
 		*earliest = Min(*earliest, busy_until);
 	}
+	if (wait && own == n)
+		own_keepalive_deadlock(NULL, 0);
 	return -1;
 }
 
@@ -690,7 +734,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 
 	if (!acquire_prepare(&reqs[0], &args))
 		PG_RETURN_NULL();
-	got = try_each(reqs, n, &token, &earliest);
+	got = try_each(reqs, n, args.wait_deadline != 0, &token, &earliest);
 
 	if (got < 0 && args.wait_deadline != 0)
 	{
@@ -701,7 +745,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 		PG_TRY();
 		{
 			/* a lease may have ended before we counted ourselves */
-			got = try_each(reqs, n, &token, &earliest);
+			got = try_each(reqs, n, true, &token, &earliest);
 			while (got < 0)
 			{
 				LockableTime now = lockable_clock_now();
@@ -712,7 +756,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 				if (until > now)
 					(void) ConditionVariableTimedSleep(cv, sleep_ms(until, now),
 													   acquire_wait_event());
-				got = try_each(reqs, n, &token, &earliest);
+				got = try_each(reqs, n, true, &token, &earliest);
 			}
 		}
 		PG_FINALLY();

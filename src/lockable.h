@@ -47,7 +47,9 @@
  *	  keepalive session) hands it directly to the head of its wait queue:
  *	  the waiter's slot is marked GRANTED with a fresh token and its
  *	  condition variable is signalled.  Newcomers therefore cannot overtake
- *	  waiters, and waiters are served in arrival order.
+ *	  waiters, and waiters are served in arrival order.  A backend never
+ *	  queues on a keepalive lease of its own session, which could not end
+ *	  while it waits (LEASE_OWN_KEEPALIVE; the caller raises a deadlock).
  *
  * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
  *	  partition lock of the lease being granted is held exclusively, so the
@@ -325,7 +327,10 @@ typedef enum LeaseAcquireResult
 {
 	LEASE_GRANTED,
 	LEASE_BUSY,
-	LEASE_QUEUED
+	LEASE_QUEUED,
+	LEASE_OWN_KEEPALIVE			/* busy, held by a keepalive lease of this
+								 * very session: it cannot end while the
+								 * session waits, so it never queues */
 } LeaseAcquireResult;
 
 typedef enum LeaseOpResult
