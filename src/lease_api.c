@@ -48,7 +48,12 @@ static LeaseRequest *waiting_on = NULL;
 
 /* the remote name this backend is asking the service for, likewise */
 static LeaseRequest *remote_pending = NULL;
+
+/* counted in any_waiters (protocol rule 9), likewise */
+static bool any_waiting = false;
 static bool exit_callback_registered = false;
+
+static void any_wait_end(void);
 
 /*
  * At backend exit (normal, or FATAL from pg_terminate_backend): leave any
@@ -67,6 +72,8 @@ lockable_backend_exit(int code, Datum arg)
 		(void) lockable_remote_finish(remote_pending, LOCKABLE_REMOTE_FAILED, 0);
 		remote_pending = NULL;
 	}
+	/* a FATAL error runs no PG_FINALLY */
+	any_wait_end();
 	lockable_session_end();
 }
 
@@ -431,20 +438,27 @@ remote_fallback(LeaseRequest *req, const char *name, int len)
  * Waiting for "some lease ended": count ourselves in any_waiters and get
  * ready to sleep on any_cv, which is broadcast when a lease is deleted
  * while any_waiters is non-zero (protocol rule 9).  any_wait_end must
- * follow on every path (PG_FINALLY).
+ * follow on every path: PG_FINALLY for errors, the exit callback for FATAL
+ * (pg_terminate_backend), which unwinds nothing.  It does nothing when we
+ * are not counted, so running it twice is harmless.
  */
 static void
 any_wait_begin(void)
 {
+	Assert(!any_waiting);
 	pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+	any_waiting = true;
 	ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
 }
 
 static void
 any_wait_end(void)
 {
+	if (!any_waiting)
+		return;
 	ConditionVariableCancelSleep();
 	pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+	any_waiting = false;
 }
 
 /* Sleep on any_cv (broadcast when a lease is deleted) for up to usec */

@@ -72,7 +72,9 @@
  *	  lease; they count themselves in any_waiters and sleep on any_cv.
  *	  Whenever a lease is deleted (it ended with nobody queued) while
  *	  any_waiters is non-zero, any_cv is broadcast after the partition lock
- *	  is released, and the any-waiters try their names again.
+ *	  is released, and the any-waiters try their names again.  A backend
+ *	  leaves the count on every way out of its wait: errors, and FATAL
+ *	  through its exit callback.
  *
  * 10. LockableBackend.session is an atomic written only by the backend that
  *	  owns the slot (assigned at its first keepalive acquire, cleared at
