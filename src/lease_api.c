@@ -218,7 +218,13 @@ sleep_ms(LockableTime until, LockableTime now)
 	return (long) ((usec + 999) / 1000);
 }
 
-/* lock_timeout applies to every wait of lockable_acquire */
+/*
+ * lock_timeout applies to every wait of lockable_acquire.  lock_wait_end
+ * must follow on every path that can raise an error (PG_CATCH or
+ * PG_FINALLY): an error caught by the caller (a PL/pgSQL exception block)
+ * would otherwise leave the timer armed, and it would cancel whatever
+ * statement runs when it fires.
+ */
 static void
 lock_wait_begin(void)
 {
@@ -229,21 +235,20 @@ lock_wait_begin(void)
 static void
 lock_wait_end(void)
 {
-	if (LockTimeout > 0)
+	if (get_timeout_active(LOCK_TIMEOUT))
 		disable_timeout(LOCK_TIMEOUT, false);
 }
 
 /*
  * After a crash no lease is granted until grace_until (see persist.c).
- * Wait for that, or until wait_deadline; returns false if the wait ran out
- * first.  Interrupts raise errors out of here as from any lock wait.
+ * Sleep until then, or until wait_deadline; returns false if the wait ran
+ * out first.  Interrupts raise errors out of here as from any lock wait.
  */
 static bool
-wait_out_grace(LockableTime wait_deadline)
+sleep_through_grace(LockableTime wait_deadline)
 {
 	bool		passed = false;
 
-	lock_wait_begin();
 	for (;;)
 	{
 		LockableTime grace_until = lockable_shared->grace_until;
@@ -265,7 +270,25 @@ wait_out_grace(LockableTime wait_deadline)
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	lock_wait_end();
+	return passed;
+}
+
+/* sleep_through_grace under lock_timeout */
+static bool
+wait_out_grace(LockableTime wait_deadline)
+{
+	bool		passed;
+
+	lock_wait_begin();
+	PG_TRY();
+	{
+		passed = sleep_through_grace(wait_deadline);
+	}
+	PG_FINALLY();
+	{
+		lock_wait_end();
+	}
+	PG_END_TRY();
 	return passed;
 }
 

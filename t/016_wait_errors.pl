@@ -26,6 +26,7 @@ use LockableTest;
 
 my $node = lockable_node('wait_errors', q{
 lockable.worker_naptime = 100ms
+restart_after_crash = on
 });
 
 sub sql
@@ -117,6 +118,66 @@ is($next->query_safe(''), 'pool-a', 'the second waiter got pool-a');
 $next->quit;
 is(sql("SELECT count(lockable_force_release(name)) FROM lockable_leases"),
 	'1', 'nothing else was left behind: one lease, the second waiter\'s');
+
+#
+# (b) A crash grace period, and an error inside its wait.  The ttl horizon
+# is 1 min, so the grace period outlasts everything below.
+#
+like(sql("SELECT lockable_acquire('job', '1 min')"),
+	qr/^\d+$/, 'job acquired for 1 min');
+my $offset = -s $node->logfile;
+my $doomed = $node->background_psql('postgres', on_error_stop => 0);
+my $doomed_pid = $doomed->query_safe('SELECT pg_backend_pid()');
+is(kill('KILL', $doomed_pid), 1, 'a backend is killed with SIGKILL');
+$node->wait_for_log(qr/all server processes terminated; reinitializing/,
+	$offset);
+ok($node->poll_query_until('postgres', 'SELECT true'),
+	'the server accepts connections again after the crash');
+eval { $doomed->quit; };
+is(sql("SELECT grace_until > now() + '20 s' FROM lockable_stats"),
+	't', 'a crash grace period runs');
+
+# statement_timeout ends the grace wait; PL/pgSQL catches it and goes on
+# sleeping for longer than lock_timeout.
+my ($stdout, $stderr);
+$node->psql(
+	'postgres', q{
+SET lock_timeout = '2s';
+SET statement_timeout = '500ms';
+DO $$
+BEGIN
+    BEGIN
+        PERFORM lockable_acquire('job', wait => '10 s');
+    EXCEPTION WHEN query_canceled THEN
+        RAISE NOTICE 'caught: %', SQLERRM;
+    END;
+    PERFORM pg_sleep(4);
+    RAISE NOTICE 'slept';
+END $$;
+},
+	stdout => \$stdout,
+	stderr => \$stderr);
+like(
+	$stderr,
+	qr/NOTICE:  caught: canceling statement due to statement timeout/,
+	'statement_timeout ended the wait for the grace period');
+unlike($stderr, qr/lock timeout/,
+	'no lock_timeout timer was left armed by the wait');
+like($stderr, qr/NOTICE:  slept/,
+	'the unrelated sleep after the caught error ran to its end');
+
+# lock_timeout still ends a wait for the grace period
+$node->psql(
+	'postgres', q{
+SET lock_timeout = '300ms';
+SELECT lockable_acquire('job', wait => NULL);
+},
+	stdout => \$stdout,
+	stderr => \$stderr);
+like(
+	$stderr,
+	qr/ERROR:  canceling statement due to lock timeout/,
+	'lock_timeout ends a wait for the grace period');
 
 $node->stop;
 
