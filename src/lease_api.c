@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -86,6 +87,24 @@ check_ready(void)
 		before_shmem_exit(lockable_backend_exit, (Datum) 0);
 		exit_callback_registered = true;
 	}
+}
+
+/*
+ * A hot standby has a lease table of its own, which the primary does not
+ * see: a lease granted there would not keep out a holder on the primary.
+ * So during recovery nothing is granted (locally or in remote mode) unless
+ * lockable.allow_on_standby makes the standby a lock authority of its own.
+ * Checked first by every function that grants.
+ */
+static void
+check_may_grant(void)
+{
+	if (RecoveryInProgress() && !lockable_allow_on_standby)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot acquire a lease during recovery"),
+				 errdetail("This server is a standby: its leases are its own, not the primary's, so a lease granted here would not keep out a holder on the primary."),
+				 errhint("Acquire leases on the primary, or set lockable.allow_on_standby to make this standby a lock authority of its own.")));
 }
 
 /*
@@ -649,6 +668,7 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	LeaseAcquireResult res;
 
 	check_ready();
+	check_may_grant();
 	name = name_arg(fcinfo, 0, &len);
 	acquire_args(fcinfo, &args);
 	if (lockable_remote)
@@ -735,6 +755,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 	int			got;
 
 	check_ready();
+	check_may_grant();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

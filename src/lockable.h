@@ -395,6 +395,7 @@ extern PGDLLIMPORT int lockable_default_ttl;	/* milliseconds */
 extern PGDLLIMPORT int lockable_max_ttl;	/* seconds */
 extern PGDLLIMPORT int lockable_max_hold;	/* seconds, 0 = no cap */
 extern PGDLLIMPORT int lockable_worker_naptime; /* milliseconds */
+extern PGDLLIMPORT bool lockable_allow_on_standby;
 extern PGDLLIMPORT bool lockable_crash_grace;
 extern PGDLLIMPORT char *lockable_remote_url;
 extern PGDLLIMPORT char *lockable_remote_token;
