@@ -19,7 +19,7 @@ PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
 SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
-REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any lockable_remote
+REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any lockable_remote lockable_capacity lockable_waits
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/lockable.conf
 ISOLATION = contention expiry arrival_order timeouts acquire_any
 ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/lockable.conf

@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xlog.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
@@ -48,7 +49,12 @@ static LeaseRequest *waiting_on = NULL;
 
 /* the remote name this backend is asking the service for, likewise */
 static LeaseRequest *remote_pending = NULL;
+
+/* counted in any_waiters (protocol rule 9), likewise */
+static bool any_waiting = false;
 static bool exit_callback_registered = false;
+
+static void any_wait_end(void);
 
 /*
  * At backend exit (normal, or FATAL from pg_terminate_backend): leave any
@@ -67,6 +73,8 @@ lockable_backend_exit(int code, Datum arg)
 		(void) lockable_remote_finish(remote_pending, LOCKABLE_REMOTE_FAILED, 0);
 		remote_pending = NULL;
 	}
+	/* a FATAL error runs no PG_FINALLY */
+	any_wait_end();
 	lockable_session_end();
 }
 
@@ -79,6 +87,24 @@ check_ready(void)
 		before_shmem_exit(lockable_backend_exit, (Datum) 0);
 		exit_callback_registered = true;
 	}
+}
+
+/*
+ * A hot standby has a lease table of its own, which the primary does not
+ * see: a lease granted there would not keep out a holder on the primary.
+ * So during recovery nothing is granted (locally or in remote mode) unless
+ * lockable.allow_on_standby makes the standby a lock authority of its own.
+ * Checked first by every function that grants.
+ */
+static void
+check_may_grant(void)
+{
+	if (RecoveryInProgress() && !lockable_allow_on_standby)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot acquire a lease during recovery"),
+				 errdetail("This server is a standby: its leases are its own, not the primary's, so a lease granted here would not keep out a holder on the primary."),
+				 errhint("Acquire leases on the primary, or set lockable.allow_on_standby to make this standby a lock authority of its own.")));
 }
 
 /*
@@ -190,7 +216,34 @@ acquire_wait_event(void)
 	return lockable_wait_event("LockableAcquire", &wait_event);
 }
 
-/* lock_timeout applies to every wait of lockable_acquire */
+/*
+ * Milliseconds from now until until, rounded up, for WaitLatch and
+ * ConditionVariableTimedSleep: -1 (no timeout) for LOCKABLE_FOREVER, and
+ * at most INT_MAX, which is all a wait event set accepts; a longer wait
+ * wakes up after INT_MAX ms (24 days), and the caller sleeps again.
+ */
+static long
+sleep_ms(LockableTime until, LockableTime now)
+{
+	int64		usec;
+
+	if (until == LOCKABLE_FOREVER)
+		return -1;
+	if (until <= now)
+		return 0;
+	usec = until - now;
+	if (usec >= (int64) INT_MAX * 1000)
+		return INT_MAX;
+	return (long) ((usec + 999) / 1000);
+}
+
+/*
+ * lock_timeout applies to every wait of lockable_acquire.  lock_wait_end
+ * must follow on every path that can raise an error (PG_CATCH or
+ * PG_FINALLY): an error caught by the caller (a PL/pgSQL exception block)
+ * would otherwise leave the timer armed, and it would cancel whatever
+ * statement runs when it fires.
+ */
 static void
 lock_wait_begin(void)
 {
@@ -201,21 +254,20 @@ lock_wait_begin(void)
 static void
 lock_wait_end(void)
 {
-	if (LockTimeout > 0)
+	if (get_timeout_active(LOCK_TIMEOUT))
 		disable_timeout(LOCK_TIMEOUT, false);
 }
 
 /*
  * After a crash no lease is granted until grace_until (see persist.c).
- * Wait for that, or until wait_deadline; returns false if the wait ran out
- * first.  Interrupts raise errors out of here as from any lock wait.
+ * Sleep until then, or until wait_deadline; returns false if the wait ran
+ * out first.  Interrupts raise errors out of here as from any lock wait.
  */
 static bool
-wait_out_grace(LockableTime wait_deadline)
+sleep_through_grace(LockableTime wait_deadline)
 {
 	bool		passed = false;
 
-	lock_wait_begin();
 	for (;;)
 	{
 		LockableTime grace_until = lockable_shared->grace_until;
@@ -233,11 +285,29 @@ wait_out_grace(LockableTime wait_deadline)
 		until = Min(grace_until, wait_deadline);
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 (until - now + 999) / 1000, acquire_wait_event());
+						 sleep_ms(until, now), acquire_wait_event());
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
-	lock_wait_end();
+	return passed;
+}
+
+/* sleep_through_grace under lock_timeout */
+static bool
+wait_out_grace(LockableTime wait_deadline)
+{
+	bool		passed;
+
+	lock_wait_begin();
+	PG_TRY();
+	{
+		passed = sleep_through_grace(wait_deadline);
+	}
+	PG_FINALLY();
+	{
+		lock_wait_end();
+	}
+	PG_END_TRY();
 	return passed;
 }
 
@@ -273,12 +343,7 @@ wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
 				break;
 
 			now = lockable_clock_now();
-			if (sleep_until == LOCKABLE_FOREVER)
-				timeout_ms = -1;
-			else if (sleep_until <= now)
-				timeout_ms = 0;
-			else
-				timeout_ms = Min((sleep_until - now + 999) / 1000, (int64) INT_MAX);
+			timeout_ms = sleep_ms(sleep_until, now);
 			if (timeout_ms != 0)
 				(void) ConditionVariableTimedSleep(&me->cv, timeout_ms,
 												   acquire_wait_event());
@@ -323,7 +388,11 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("wait must not be negative"),
 					 errhint("Use '0' to try once, or NULL to wait until the lease is free.")));
-		args->wait_deadline = wait > 0 ? lockable_clock_now() + wait : 0;
+		if (wait == 0)
+			args->wait_deadline = 0;
+		else if (pg_add_s64_overflow(lockable_clock_now(), wait,
+									 &args->wait_deadline))
+			args->wait_deadline = LOCKABLE_FOREVER; /* beyond the clock */
 	}
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -411,20 +480,27 @@ remote_fallback(LeaseRequest *req, const char *name, int len)
  * Waiting for "some lease ended": count ourselves in any_waiters and get
  * ready to sleep on any_cv, which is broadcast when a lease is deleted
  * while any_waiters is non-zero (protocol rule 9).  any_wait_end must
- * follow on every path (PG_FINALLY).
+ * follow on every path: PG_FINALLY for errors, the exit callback for FATAL
+ * (pg_terminate_backend), which unwinds nothing.  It does nothing when we
+ * are not counted, so running it twice is harmless.
  */
 static void
 any_wait_begin(void)
 {
+	Assert(!any_waiting);
 	pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
+	any_waiting = true;
 	ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
 }
 
 static void
 any_wait_end(void)
 {
+	if (!any_waiting)
+		return;
 	ConditionVariableCancelSleep();
 	pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
+	any_waiting = false;
 }
 
 /* Sleep on any_cv (broadcast when a lease is deleted) for up to usec */
@@ -554,6 +630,29 @@ remote_release_wait(LeaseRequest *req, uint64 token)
 }
 
 /*
+ * Raise the error for a wait on leases that this session holds itself with
+ * keepalive (LEASE_OWN_KEEPALIVE): they end with the session, so the wait
+ * could only end by lockable.max_hold.  name is NULL for a whole pool of
+ * lockable_acquire_any.
+ */
+static void
+own_keepalive_deadlock(const char *name, int len)
+{
+	if (name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+				 errmsg("deadlock detected"),
+				 errdetail("This session holds lease \"%.*s\" with keepalive, so the lease cannot end while the session waits for it.",
+						   len, name),
+				 errhint("Leases are not re-entrant: use the token this session already holds, or release the lease first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
+			 errmsg("deadlock detected"),
+			 errdetail("This session holds every lease of the pool with keepalive, so none of them can end while the session waits for one."),
+			 errhint("Leases are not re-entrant: use the tokens this session already holds, or release a lease of the pool first.")));
+}
+
+/*
  * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
  *		returns bigint: the lease's fencing token, or NULL if the lease is
  *		held by someone else and did not come free within wait.
@@ -569,6 +668,7 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	LeaseAcquireResult res;
 
 	check_ready();
+	check_may_grant();
 	name = name_arg(fcinfo, 0, &len);
 	acquire_args(fcinfo, &args);
 	if (lockable_remote)
@@ -579,6 +679,12 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	if (!acquire_prepare(&req, &args))
 		PG_RETURN_NULL();
 	res = lockable_lease_try(&req, args.wait_deadline != 0, &token, NULL);
+	if (res == LEASE_OWN_KEEPALIVE)
+	{
+		if (args.wait_deadline != 0)
+			own_keepalive_deadlock(req.key.name, req.key.len);
+		PG_RETURN_NULL();
+	}
 	if (res == LEASE_QUEUED &&
 		!wait_for_lease(&req, args.wait_deadline, &token))
 		res = LEASE_BUSY;
@@ -592,19 +698,34 @@ lockable_acquire(PG_FUNCTION_ARGS)
 /*
  * Try each of the names once, in order.  Returns the index of the one
  * granted, or -1 with *earliest set to the soonest deadline among them.
+ * If the caller would wait and every name is held with keepalive by this
+ * very session, none can come free while it waits: raise the deadlock.
  */
 static int
-try_each(LeaseRequest *reqs, int n, uint64 *token, LockableTime *earliest)
+try_each(LeaseRequest *reqs, int n, bool wait, uint64 *token,
+		 LockableTime *earliest)
 {
+	int			own = 0;
+
 	*earliest = LOCKABLE_FOREVER;
 	for (int i = 0; i < n; i++)
 	{
 		LockableTime busy_until = LOCKABLE_FOREVER;
 
-		if (lockable_lease_try(&reqs[i], false, token, &busy_until) == LEASE_GRANTED)
-			return i;
+		switch (lockable_lease_try(&reqs[i], false, token, &busy_until))
+		{
+			case LEASE_GRANTED:
+				return i;
+			case LEASE_OWN_KEEPALIVE:
+				own++;
+				break;
+			default:
+				break;
+		}
 		*earliest = Min(*earliest, busy_until);
 	}
+	if (wait && own == n)
+		own_keepalive_deadlock(NULL, 0);
 	return -1;
 }
 
@@ -634,6 +755,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 	int			got;
 
 	check_ready();
+	check_may_grant();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -670,7 +792,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 
 	if (!acquire_prepare(&reqs[0], &args))
 		PG_RETURN_NULL();
-	got = try_each(reqs, n, &token, &earliest);
+	got = try_each(reqs, n, args.wait_deadline != 0, &token, &earliest);
 
 	if (got < 0 && args.wait_deadline != 0)
 	{
@@ -681,7 +803,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 		PG_TRY();
 		{
 			/* a lease may have ended before we counted ourselves */
-			got = try_each(reqs, n, &token, &earliest);
+			got = try_each(reqs, n, true, &token, &earliest);
 			while (got < 0)
 			{
 				LockableTime now = lockable_clock_now();
@@ -690,11 +812,9 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 				if (now >= args.wait_deadline)
 					break;
 				if (until > now)
-					(void) ConditionVariableTimedSleep(cv,
-													   until == LOCKABLE_FOREVER ? -1 :
-													   (long) Min((until - now + 999) / 1000, (int64) INT_MAX),
+					(void) ConditionVariableTimedSleep(cv, sleep_ms(until, now),
 													   acquire_wait_event());
-				got = try_each(reqs, n, &token, &earliest);
+				got = try_each(reqs, n, true, &token, &earliest);
 			}
 		}
 		PG_FINALLY();

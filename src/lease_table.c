@@ -253,10 +253,18 @@ lockable_table_startup(void)
 	info.hash = lease_key_hash;
 	info.match = lease_key_match;
 	info.num_partitions = LOCKABLE_NUM_PARTITIONS;
+
+	/*
+	 * All lockable.max_leases entries are allocated here, spread over the
+	 * partitions' free lists.  HASH_FIXED_SIZE makes a partition whose free
+	 * list runs dry borrow from the others instead of taking more shared
+	 * memory, which would eat the slack the lock manager relies on.
+	 */
 	lease_htab = LOCKABLE_SHMEM_INIT_HASH("lockable leases",
 										  lockable_max_leases, &info,
 										  HASH_ELEM | HASH_FUNCTION |
-										  HASH_COMPARE | HASH_PARTITION);
+										  HASH_COMPARE | HASH_PARTITION |
+										  HASH_FIXED_SIZE);
 
 	LWLockRelease(AddinShmemInitLock);
 
@@ -538,9 +546,12 @@ enter_locked(LeaseRequest *req, bool *found)
  *		its wait queue (the caller then loops on lockable_lease_wait_check).
  *
  * Returns LEASE_GRANTED with *token set, LEASE_BUSY (with *busy_until, if
- * not NULL, set to the holder's deadline), or LEASE_QUEUED.  Raises an
- * error when the table is full.  This is the hot path: one hash
- * lookup under one partition lock, one clock read, no allocation.
+ * not NULL, set to the holder's deadline), or LEASE_QUEUED.  A lease held
+ * with keepalive by this very session is LEASE_OWN_KEEPALIVE, never
+ * queued on: it lasts as long as the session, so waiting for it would be
+ * waiting for oneself.  Raises an error when the table is full.  This is
+ * the hot path: one hash lookup under one partition lock, one clock read,
+ * no allocation.
  */
 LeaseAcquireResult
 lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
@@ -586,7 +597,16 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 		handoff_locked(lease, now, &wl);
 	}
 
-	if (enqueue)
+	if (lease->keepalive && my_session != 0 &&
+		lease->holder_session == my_session)
+	{
+		if (!enqueue && req->count_refusal)
+			stats->refused++;
+		if (busy_until != NULL)
+			*busy_until = lease->deadline;
+		result = LEASE_OWN_KEEPALIVE;
+	}
+	else if (enqueue)
 	{
 		if (req->keepalive)
 			(void) lockable_my_session();

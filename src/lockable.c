@@ -26,6 +26,7 @@ int			lockable_default_ttl = 60 * 1000;
 int			lockable_max_ttl = 60 * 60;
 int			lockable_max_hold = 24 * 60 * 60;
 int			lockable_worker_naptime = 1000;
+bool		lockable_allow_on_standby = false;
 char	   *lockable_remote_url = NULL;
 char	   *lockable_remote_token = NULL;
 char	   *lockable_remote_prefix = NULL;
@@ -216,6 +217,18 @@ define_settings(void)
 							1000, 10, 60 * 60 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	/*
+	 * A server-wide choice, not a session's: whether this standby is a lock
+	 * authority of its own (see lockable_acquire).
+	 */
+	DefineCustomBoolVariable("lockable.allow_on_standby",
+							 "Lets a hot standby grant leases while in recovery, as a lock authority independent of the primary.",
+							 "The standby's leases do not exclude holders on the primary, nor the primary's holders on the standby.",
+							 &lockable_allow_on_standby,
+							 false,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	define_remote_settings();
 	MarkGUCPrefixReserved("lockable");

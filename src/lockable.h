@@ -47,7 +47,9 @@
  *	  keepalive session) hands it directly to the head of its wait queue:
  *	  the waiter's slot is marked GRANTED with a fresh token and its
  *	  condition variable is signalled.  Newcomers therefore cannot overtake
- *	  waiters, and waiters are served in arrival order.
+ *	  waiters, and waiters are served in arrival order.  A backend never
+ *	  queues on a keepalive lease of its own session, which could not end
+ *	  while it waits (LEASE_OWN_KEEPALIVE; the caller raises a deadlock).
  *
  * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
  *	  partition lock of the lease being granted is held exclusively, so the
@@ -70,7 +72,9 @@
  *	  lease; they count themselves in any_waiters and sleep on any_cv.
  *	  Whenever a lease is deleted (it ended with nobody queued) while
  *	  any_waiters is non-zero, any_cv is broadcast after the partition lock
- *	  is released, and the any-waiters try their names again.
+ *	  is released, and the any-waiters try their names again.  A backend
+ *	  leaves the count on every way out of its wait: errors, and FATAL
+ *	  through its exit callback.
  *
  * 10. LockableBackend.session is an atomic written only by the backend that
  *	  owns the slot (assigned at its first keepalive acquire, cleared at
@@ -325,7 +329,10 @@ typedef enum LeaseAcquireResult
 {
 	LEASE_GRANTED,
 	LEASE_BUSY,
-	LEASE_QUEUED
+	LEASE_QUEUED,
+	LEASE_OWN_KEEPALIVE			/* busy, held by a keepalive lease of this
+								 * very session: it cannot end while the
+								 * session waits, so it never queues */
 } LeaseAcquireResult;
 
 typedef enum LeaseOpResult
@@ -388,6 +395,7 @@ extern PGDLLIMPORT int lockable_default_ttl;	/* milliseconds */
 extern PGDLLIMPORT int lockable_max_ttl;	/* seconds */
 extern PGDLLIMPORT int lockable_max_hold;	/* seconds, 0 = no cap */
 extern PGDLLIMPORT int lockable_worker_naptime; /* milliseconds */
+extern PGDLLIMPORT bool lockable_allow_on_standby;
 extern PGDLLIMPORT bool lockable_crash_grace;
 extern PGDLLIMPORT char *lockable_remote_url;
 extern PGDLLIMPORT char *lockable_remote_token;
