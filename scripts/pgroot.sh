@@ -20,7 +20,8 @@
 # namespace (so nothing stays mounted when they end, whatever happens) with
 # /proc, /dev and a tmpfs on /dev/shm, then chroot.
 #
-# Sourced by lib.sh.  Everything here needs root (sudo otherwise).
+# Sourced by lib.sh.  Everything here needs root: run as a user, it asks
+# sudo (which must then work without a terminal for CI).
 
 LK_ROOT_CACHE=${LOCKABLE_ROOT_CACHE:-/var/cache/lockable-test}
 LK_DEBIAN_MIRROR=${LOCKABLE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -86,66 +87,69 @@ lk_root_exec() {
 		mount -t tmpfs -o mode=1777,size=2g tmpfs "$root/dev/shm"
 		exec chroot "$root" /usr/bin/env -i \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive \
-			${CI:+CI=$CI} "$@"
+			HOME=/root LANG=C.UTF-8 DEBIAN_FRONTEND=noninteractive "$@"
 	' lk_root_exec "$root" "$@"
 }
 
 # lk_root_ok VERSION: true when the root for VERSION is complete and works.
+# As root.
 lk_root_ok() {
-	local v=$1 root
+	local v=$1 root p st
 	root=$(lk_root_dir "$v")
 	[ -f "$root/.lockable-root" ] || return 1
 	[ "$(cat "$root/.lockable-root")" = "$(lk_root_stamp "$v")" ] || return 1
 	[ -x "$root/usr/lib/postgresql/$v/bin/pg_config" ] || return 1
-	# shellcheck disable=SC2046  # word splitting of the package list is meant
-	lk_sudo chroot "$root" dpkg-query -W $(lk_root_packages "$v") >/dev/null 2>&1 || return 1
-	lk_sudo chroot "$root" "/usr/lib/postgresql/$v/bin/pg_config" --version >/dev/null 2>&1
+	for p in $(lk_root_packages "$v"); do
+		# shellcheck disable=SC2016  # a dpkg-query format, not a shell expansion
+		st=$(chroot "$root" dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null) || return 1
+		[ "${st:0:2}" = ii ] || return 1
+	done
+	chroot "$root" "/usr/lib/postgresql/$v/bin/pg_config" --version >/dev/null 2>&1
 }
 
 # lk_root_make VERSION: make the root for VERSION anew (into a temporary
-# directory, renamed into place only once complete).
+# directory, renamed into place only once complete).  As root, under
+# set -e.
 lk_root_make() {
-	local v=$1 root suite rel new t0
+	local v=$1 root suite rel new t0 log
 	root=$(lk_root_dir "$v")
 	suite=$(lk_pg_suite "$v")
 	rel=$(lk_pg_apt_release "$v")
 	new="$root.new"
+	# shellcheck disable=SC2015
+	[ -n "$v" ] && [ -n "$suite" ] && [ "$new" != / ] || lk_die "lk_root_make: bad version '$v'"
 	t0=$(date +%s)
 	lk_say "making a Debian $suite root for PostgreSQL $v in $root"
-	command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || {
-		lk_sudo env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update
-		lk_sudo env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 \
-			install -y --no-install-recommends debootstrap
-	}
-	lk_sudo rm -rf "$new" "$root"
-	lk_sudo mkdir -p "$new"
+	if ! [ -x /usr/sbin/debootstrap ]; then
+		env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 update
+		env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 \
+			install -y --no-install-recommends debootstrap debian-archive-keyring
+	fi
+	rm -rf --one-file-system "$new" "$root"
+	mkdir -p "$new"
 	# Debian 12's debootstrap knows no script for forky: sid's serves every
 	# suite after trixie.  Past Valid-Until dates (sid, forky on some
-	# mirrors) do not stop debootstrap, only apt (configured below).
-	if ! lk_sudo /usr/sbin/debootstrap --variant=minbase "$suite" "$new" "$LK_DEBIAN_MIRROR" \
-		/usr/share/debootstrap/scripts/sid >"$LK_ROOT_CACHE/pg$v.debootstrap.log" 2>&1; then
-		tail -n 30 "$LK_ROOT_CACHE/pg$v.debootstrap.log" >&2
-		lk_die "debootstrap of $suite failed (log: $LK_ROOT_CACHE/pg$v.debootstrap.log)"
+	# mirrors) do not stop debootstrap, only apt (configured below).  The
+	# mounts debootstrap makes stay in a namespace of their own.
+	log="$LK_ROOT_CACHE/pg$v.debootstrap.log"
+	if ! unshare --mount --propagation private -- /usr/sbin/debootstrap --variant=minbase \
+		"$suite" "$new" "$LK_DEBIAN_MIRROR" /usr/share/debootstrap/scripts/sid >"$log" 2>&1; then
+		tail -n 30 "$log" >&2
+		lk_die "debootstrap of $suite failed (log: $log)"
 	fi
 	# apt: no recommends, tolerate stale Release files, retry downloads.
-	lk_sudo tee "$new/etc/apt/apt.conf.d/90lockable" >/dev/null <<EOF
-APT::Install-Recommends "false";
-Acquire::Check-Valid-Until "false";
-Acquire::Retries "3";
-DPkg::Lock::Timeout "300";
-EOF
+	printf '%s\n' 'APT::Install-Recommends "false";' 'Acquire::Check-Valid-Until "false";' \
+		'Acquire::Retries "3";' 'DPkg::Lock::Timeout "300";' >"$new/etc/apt/apt.conf.d/90lockable"
 	{
 		echo "deb $LK_DEBIAN_MIRROR $suite main"
 		if [ -n "$rel" ]; then echo "deb $LK_DEBIAN_MIRROR $rel main"; fi
-	} | lk_sudo tee "$new/etc/apt/sources.list" >/dev/null
+	} >"$new/etc/apt/sources.list"
 	# no daemons started by package scripts, and no "main" cluster
-	printf '#!/bin/sh\nexit 101\n' | lk_sudo tee "$new/usr/sbin/policy-rc.d" >/dev/null
-	lk_sudo chmod 755 "$new/usr/sbin/policy-rc.d"
-	lk_sudo mkdir -p "$new/etc/postgresql-common/createcluster.d"
-	echo "create_main_cluster = false" |
-		lk_sudo tee "$new/etc/postgresql-common/createcluster.d/lockable.conf" >/dev/null
-	lk_sudo cp /etc/resolv.conf "$new/etc/resolv.conf" 2>/dev/null || true
+	printf '#!/bin/sh\nexit 101\n' >"$new/usr/sbin/policy-rc.d"
+	chmod 755 "$new/usr/sbin/policy-rc.d"
+	mkdir -p "$new/etc/postgresql-common/createcluster.d"
+	echo "create_main_cluster = false" >"$new/etc/postgresql-common/createcluster.d/lockable.conf"
+	cp /etc/resolv.conf "$new/etc/resolv.conf" 2>/dev/null || true
 	# PostgreSQL's packages last, from the apt target release when there is
 	# one: "-t experimental" for everything would pull in experimental's
 	# perl, python and libc, which conflict with the rest of sid.
@@ -159,6 +163,7 @@ EOF
 		*) other="$other $p" ;;
 		esac
 	done
+	log="$LK_ROOT_CACHE/pg$v.apt.log"
 	# shellcheck disable=SC2086,SC2016  # split on purpose; expanded inside
 	if ! lk_root_exec "$new" /bin/sh -ec '
 		rel=$1 other=$2 pgpkgs=$3
@@ -166,38 +171,55 @@ EOF
 		apt-get -q install -y $other
 		apt-get -q install -y ${rel:+-t "$rel"} $pgpkgs
 		apt-get clean
-	' sh "$rel" "$other" "$pgpkgs" >"$LK_ROOT_CACHE/pg$v.apt.log" 2>&1; then
-		tail -n 40 "$LK_ROOT_CACHE/pg$v.apt.log" >&2
-		lk_die "installing PostgreSQL $v into the $suite root failed (log: $LK_ROOT_CACHE/pg$v.apt.log)"
+	' sh "$rel" "$other" "$pgpkgs" >"$log" 2>&1; then
+		tail -n 40 "$log" >&2
+		lk_die "installing PostgreSQL $v into the $suite root failed (log: $log)"
 	fi
-	lk_root_stamp "$v" | lk_sudo tee "$new/.lockable-root" >/dev/null
-	lk_sudo mv "$new" "$root"
-	lk_say "root for PostgreSQL $v ready in $(($(date +%s) - t0)) s: $(lk_sudo chroot "$root" "/usr/lib/postgresql/$v/bin/pg_config" --version)"
+	lk_root_stamp "$v" >"$new/.lockable-root"
+	mv -T "$new" "$root"
+	lk_say "root for PostgreSQL $v ready in $(($(date +%s) - t0)) s: $(chroot "$root" "/usr/lib/postgresql/$v/bin/pg_config" --version)"
+}
+
+# lk_root_ensure_here VERSION: lk_root_ensure's work, as root, under
+# set -e.  One maker at a time per version (flock); leftovers of earlier
+# runs (sources copied in, kept test directories) older than 12 hours are
+# removed.
+lk_root_ensure_here() {
+	local v=$1 root
+	root=$(lk_root_dir "$v")
+	mkdir -p "$LK_ROOT_CACHE"
+	exec 9>>"$LK_ROOT_CACHE/.lock-pg$v"
+	flock 9
+	if lk_root_ok "$v"; then
+		lk_say "reusing the root for PostgreSQL $v in $root"
+		find "$root/var/tmp" "$root/tmp" -mindepth 1 -maxdepth 1 -name 'lockable-*' \
+			-mmin +720 -exec rm -rf --one-file-system {} + 2>/dev/null || true
+	else
+		lk_root_make "$v"
+		lk_root_ok "$v" || lk_die "the root for PostgreSQL $v in $root is not usable after making it"
+	fi
 }
 
 # lk_root_ensure VERSION: make sure the root for VERSION exists and works;
-# print its directory.  One maker at a time per version (flock).
+# print its directory.  Runs as root (sudo otherwise) in a shell of its own
+# with set -e, since a caller's $(...) or if would switch set -e off.
 lk_root_ensure() {
-	local v=$1 root
+	local v=$1
 	lk_pg_suite "$v" >/dev/null || lk_die "no Debian root is known for PostgreSQL $v (known: ${LK_PG_VERSIONS[*]:1})"
-	root=$(lk_root_dir "$v")
-	lk_sudo mkdir -p "$LK_ROOT_CACHE"
-	{
-		lk_sudo flock 9 2>/dev/null || true
-		if lk_root_ok "$v"; then
-			lk_say "reusing the root for PostgreSQL $v in $root" >&2
-		else
-			lk_root_make "$v" >&2
-		fi
-	} 9>>"$LK_ROOT_CACHE/.lock-pg$v"
-	echo "$root"
+	# shellcheck disable=SC2016  # expanded by the inner shell
+	lk_sudo env LOCKABLE_ROOT_CACHE="$LK_ROOT_CACHE" LOCKABLE_DEBIAN_MIRROR="$LK_DEBIAN_MIRROR" \
+		bash -c 'set -euo pipefail; . "$1"; lk_root_ensure_here "$2"' \
+		lk_root_ensure "$LK_REPO_ROOT/scripts/lib.sh" "$v" >&2 || return 1
+	lk_root_dir "$v"
 }
 
 # lk_root_copy_tree ROOT: copy the working tree into ROOT; print the path
 # inside ROOT.
 lk_root_copy_tree() {
 	local root=$1 inner
-	inner=$(lk_sudo mktemp -d "$root/var/tmp/lockable-src.XXXXXX")
+	# shellcheck disable=SC2015
+	inner=$(lk_sudo mktemp -d "$root/var/tmp/lockable-src.XXXXXX") && [ -n "$inner" ] ||
+		lk_die "cannot make a directory in $root/var/tmp"
 	lk_copy_tree "$LK_REPO_ROOT" "$inner" lk_sudo
 	echo "${inner#"$root"}"
 }
@@ -227,7 +249,7 @@ lk_parse_pg_args() {
 	if [ "$LK_PG_SELECTED" = all ]; then
 		LK_PG_SELECTED="${LK_PG_VERSIONS[*]}"
 	fi
-	local v ok
+	local v ok k
 	for v in $LK_PG_SELECTED; do
 		ok=0
 		for k in "${LK_PG_VERSIONS[@]}"; do [ "$v" = "$k" ] && ok=1; done
