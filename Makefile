@@ -17,6 +17,9 @@ PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
 
 # libcurl for remote mode (remote.c)
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
+# the version in the module's magic block (18+) is the control file's
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/lockable.control)
+PG_CPPFLAGS += -DLOCKABLE_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any lockable_remote lockable_capacity lockable_waits
@@ -38,7 +41,7 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: every object must be rebuilt when the
 # shared structures change, or processes disagree on their layout.
-$(OBJS): $(srcdir)/src/lockable.h
+$(OBJS): $(srcdir)/src/lockable.h $(srcdir)/src/compat.h
 
 # Replace the installed library by rename (see scripts/install-shlib.sh), so
 # that installing over a running server does not crash it.

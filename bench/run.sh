@@ -61,7 +61,7 @@ case $LK_PG_SELECTED in
 	v=$LK_PG_SELECTED
 	root=$(lk_root_ensure "$v")
 	lk_root_exec "$root" /bin/sh -c 'dpkg-query -W redis-server redis-tools >/dev/null 2>&1 ||
-		apt-get -q install -y redis-server redis-tools' >/dev/null
+		{ apt-get -q update && apt-get -q install -y redis-server redis-tools; }' >/dev/null
 	case ${BENCH_SOURCE:-head} in
 	head)
 		inner=$(lk_sudo mktemp -d "$root/var/tmp/lockable-bench-src.XXXXXX")
@@ -89,7 +89,7 @@ case $LK_PG_SELECTED in
 		bash "$inner/bench/run.sh" || rc=$?
 	mkdir -p "$out"
 	lk_sudo cp -a "$root/var/tmp/lockable-bench-out/." "$out/" 2>/dev/null || true
-	lk_sudo rm -rf "$root/var/tmp/lockable-bench-out" "${root:?}$inner"
+	lk_sudo rm -rf "$root/var/tmp/lockable-bench-out" "${root:?}${inner:?}"
 	[ "$LK_IS_ROOT" -eq 1 ] || lk_sudo chown -R "$(id -u):$(id -g)" "$out"
 	lk_say "results of PostgreSQL $v copied to $out"
 	exit "$rc"

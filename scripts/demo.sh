@@ -39,7 +39,7 @@ case $LK_PG_SELECTED in
 		LOCKABLE_SKIP_APT=1 LOCKABLE_DEMO_PORT="${LOCKABLE_DEMO_PORT:-5499}" \
 		LOCKABLE_DEMO_HOST_PREFIX="$root" LOCKABLE_DEMO_PG="$LK_PG_SELECTED" \
 		bash "$inner/scripts/demo.sh" "$@" || rc=$?
-	lk_sudo rm -rf "${root:?}$inner"
+	lk_sudo rm -rf "${root:?}${inner:?}"
 	exit "$rc"
 	;;
 esac

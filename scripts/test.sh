@@ -71,7 +71,7 @@ run_versions() {
 				bash "$inner/scripts/test.sh" </dev/null 2>&1 |
 				sed "s|work directory kept\(.*\): /|work directory kept\1: $root/|" |
 				tee "$log" || true
-			lk_sudo rm -rf "${root:?}$inner"
+			lk_sudo rm -rf "${root:?}${inner:?}"
 		else
 			echo "could not make the Debian root for PostgreSQL $v"
 		fi

@@ -120,8 +120,10 @@
 
 #include "compat.h"
 
-/* the extension's version, as in lockable.control */
-#define LOCKABLE_VERSION "1.1"
+/* the extension's version: the Makefile takes it from lockable.control */
+#ifndef LOCKABLE_VERSION
+#error "LOCKABLE_VERSION must be defined (the Makefile does, from lockable.control)"
+#endif
 
 /* Longest lease name, in bytes.  Longer names are an error. */
 #define LOCKABLE_NAME_MAXLEN	200
