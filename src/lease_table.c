@@ -41,6 +41,8 @@ static uint64 my_session = 0;
 typedef struct LockableWakeList
 {
 	bool		deleted;		/* a lease was deleted: tell any-waiters */
+	bool		remote_ended;	/* a remote lease was let go of: tell
+								 * remote waiters */
 	bool		remote_kick;	/* a remote lease needs the worker now */
 	int			n;
 	int			size;
@@ -52,6 +54,7 @@ static void
 wake_init(LockableWakeList *wl)
 {
 	wl->deleted = false;
+	wl->remote_ended = false;
 	wl->remote_kick = false;
 	wl->n = 0;
 	wl->size = lengthof(wl->local);
@@ -82,6 +85,8 @@ wake_send(LockableWakeList *wl)
 		ConditionVariableSignal(&lockable_shared->backends[wl->slots[i]].cv);
 	if (wl->deleted && pg_atomic_read_u32(&lockable_shared->any_waiters) > 0)
 		ConditionVariableBroadcast(&lockable_shared->any_cv);
+	if (wl->remote_ended)
+		ConditionVariableBroadcast(&lockable_shared->remote_cv);
 	if (wl->remote_kick)
 		lockable_worker_wake();
 	if (wl->slots != wl->local)
@@ -217,6 +222,7 @@ lockable_table_startup(void)
 		s->lost_next = 0;
 		pg_atomic_init_u32(&s->nlost, 0);
 		ConditionVariableInit(&s->any_cv);
+		ConditionVariableInit(&s->remote_cv);
 		pg_atomic_init_u64(&s->tokens_reserved, 1);
 		s->ttl_horizon = 0;
 		s->horizon_lock = &(GetNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE))->lock;
@@ -1151,7 +1157,12 @@ lockable_remote_key(LeaseRequest *req)
 	req->hashcode = get_hash_value(lease_htab, &req->key);
 }
 
-/* Take a remote entry out of the table.  No partition lock is released. */
+/*
+ * Take a remote entry out of the table.  No partition lock is released.
+ * Remote waiters are told only when the entry had been granted (HELD or
+ * RELEASING): a refused or failed acquire's PENDING entry going away frees
+ * nothing (protocol rule 11).
+ */
 static void
 delete_remote_locked(Lease *lease, LockableWakeList *wl)
 {
@@ -1162,12 +1173,13 @@ delete_remote_locked(Lease *lease, LockableWakeList *wl)
 		if (lease->keepalive)
 			dlist_delete(&lease->keepalive_node);
 	}
+	if (lease->remote != LEASE_REMOTE_PENDING)
+		wl->remote_ended = true;
 	dlist_delete(&lease->remote_node);
 	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
 								HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nremote, 1);
-	wl->deleted = true;
 }
 
 /*
@@ -1175,11 +1187,14 @@ delete_remote_locked(Lease *lease, LockableWakeList *wl)
  *		Claim a remote name for this backend's acquire request: insert a
  *		PENDING entry, which makes the name busy for everyone else in the
  *		cluster while we ask the service.  False if the name is busy here
- *		(held, being acquired, or being released).  The caller must end the
- *		claim with lockable_remote_finish, on every path.
+ *		(held, being acquired, or being released); then *held_here says
+ *		whether a lease of this cluster has it (held or being released), so
+ *		that its end is worth waking up for, rather than another backend's
+ *		acquire.  The caller must end the claim with lockable_remote_finish,
+ *		on every path.
  */
 bool
-lockable_remote_begin(LeaseRequest *req, int prefix_len)
+lockable_remote_begin(LeaseRequest *req, int prefix_len, bool *held_here)
 {
 	LWLock	   *lock = partition_lock(req->hashcode);
 	LockableCounters *stats = partition_stats(req->hashcode);
@@ -1193,6 +1208,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = lockable_clock_now();
 	lease = enter_locked(req, &found);
+	*held_here = false;
 	if (found)
 	{
 		/* an expired remote lease is let go of, not taken over */
@@ -1201,6 +1217,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 			stats->expired++;
 			end_locked(lease, now, &wl);
 		}
+		*held_here = lease->remote != LEASE_REMOTE_PENDING;
 		LWLockRelease(lock);
 		wake_send(&wl);
 		return false;

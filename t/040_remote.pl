@@ -116,6 +116,14 @@ sub requests
 	  @{ control('log') };
 }
 
+# how many /v1 requests of op the stand-in got for name since its last
+# reset, whatever their answers (it keeps no list, so none is dropped)
+sub count_requests
+{
+	my ($name, $op) = @_;
+	return control('count', { name => $name })->{$op};
+}
+
 # another client of the service: GET /v1/OP/NAME with the account token;
 # returns the answer's "response"
 sub direct
@@ -342,6 +350,72 @@ is(direct('acquire', 'r6'), 0, 'the other client cannot acquire r6 now');
 is($s6->query_safe("SELECT lockable_release('r6', $t6)"), 't', 'the waiter releases r6');
 ok(!standin_holds('r6'), 'the stand-in no longer holds r6');
 $s6->quit;
+
+#
+# 6b. A waiter follows the backoff: it asks again after 0.1 s, then twice
+# as long each time up to every second.  Within a 5 s wait that is at most
+# 9 acquires (at 0, 0.1, 0.3, 0.7, 1.5, 2.5, 3.5, 4.5 and at the end, 5 s);
+# a slow machine only stretches the gaps, so it can only send fewer.  Its
+# own refusals, another waiter's refusals and local leases ending do not
+# make it ask sooner: only a remote lease of this cluster of the same name
+# ending does, and there is none here.
+#
+control('take', { name => $_, seconds => 120 }) foreach qw(r6w r6x r6y r6z);
+my $before = count_requests('r6w', 'acquire');
+is(rsql("SELECT lockable_acquire('r6w', '1min', '5s') IS NULL"), 't',
+	'a 5 s wait for r6w, held by another client, returns NULL');
+my $n6 = count_requests('r6w', 'acquire') - $before;
+note "one waiter sent $n6 acquires of r6w in its 5 s wait";
+cmp_ok($n6, '<=', 10, 'the waiter sent at most 10 acquires in 5 s (9 by the backoff)');
+cmp_ok($n6, '>=', 2, 'and asked again at least once');
+
+# three waiters at once, on three names, while local leases come and go
+my %before = map { $_ => count_requests($_, 'acquire') } qw(r6x r6y r6z);
+my @waiters;
+foreach my $name (qw(r6x r6y r6z))
+{
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->query_until(qr/waiting/,
+		"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('$name', '1min', '5s') IS NULL;\n");
+	push @waiters, $s;
+}
+sql(q{DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		PERFORM lockable_release('l6', lockable_acquire('l6', '1min'));
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$});
+foreach my $s (@waiters)
+{
+	is($s->query(''), 't', 'a concurrent 5 s wait returns NULL');
+	$s->quit;
+}
+foreach my $name (qw(r6x r6y r6z))
+{
+	my $n = count_requests($name, 'acquire') - $before{$name};
+	note "the waiter of $name sent $n acquires in its 5 s wait";
+	cmp_ok($n, '<=', 10,
+		"the waiter of $name sent at most 10 acquires, with two other waiters and 40 local leases ending");
+}
+control('steal', { name => $_ }) foreach qw(r6w r6x r6y r6z);
+
+# A waiter for a name a session of this cluster holds asks nothing while it
+# is held here, and gets it once it is let go of.
+my $t6h = rsql("SELECT lockable_acquire('r6h', '1min')");
+like($t6h, qr/^\d+$/, 'r6h acquired');
+my $s6h = $node->background_psql('postgres', on_error_stop => 0);
+$s6h->query_until(qr/waiting/,
+	"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('r6h', '1min', '1min') IS NOT NULL;\n");
+usleep(1_500_000);
+is(count_requests('r6h', 'acquire'), 1,
+	'while r6h is held here, its waiter sends no acquire');
+is(rsql("SELECT lockable_release('r6h', $t6h)"), 't', 'r6h is released');
+is($s6h->query(''), 't', 'the waiter gets r6h');
+is(count_requests('r6h', 'acquire'), 2, 'with one acquire');
+$s6h->quit;
+is(sql("SELECT lockable_force_release('r6h')"), 't', 'r6h is force-released');
+ok(wait_until(sub { !standin_holds('r6h') }), 'the stand-in lets go of r6h');
 
 #
 # 7. A lease taken away on the service is lost.
