@@ -790,7 +790,7 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 		res = lockable_lease_heartbeat(&req, token, ttl, owner, &owner);
 	}
 	if (res == LEASE_OP_NOT_HELD)
-		lockable_remote_lost_ack(token);
+		lockable_remote_lost_ack(token, MyDatabaseId);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);
 }
 
@@ -824,7 +824,7 @@ lockable_release(PG_FUNCTION_ARGS)
 		res = lockable_lease_release(&req, token, owner, &owner);
 	}
 	if (res == LEASE_OP_NOT_HELD)
-		lockable_remote_lost_ack(token);
+		lockable_remote_lost_ack(token, MyDatabaseId);
 	else if (res == LEASE_OP_DONE && req.key.dbid == InvalidOid)
 		remote_release_wait(&req, token);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);

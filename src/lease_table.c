@@ -362,6 +362,7 @@ lockable_lease_request(LeaseRequest *req, const char *name, int len,
 	req->roleid = GetUserId();
 	req->keepalive = keepalive;
 	req->count_refusal = true;
+	req->remote_db = InvalidOid;
 }
 
 /* Make a lease held by the given holder, with a fresh token */
@@ -721,6 +722,17 @@ lease_is_live(Lease *lease)
 }
 
 /*
+ * Does req's caller see the entry found by its key?  A local lease's key
+ * carries its database; a remote lease belongs to its acquirer's
+ * (protocol rule 11).
+ */
+static inline bool
+lease_visible(Lease *lease, LeaseRequest *req)
+{
+	return lease->remote == LEASE_LOCAL || lease->remote_db == req->remote_db;
+}
+
+/*
  * Is there an entry of req's key with token?  If live_only, it must also
  * be held by someone (not being acquired or released) and not expired.
  */
@@ -734,7 +746,7 @@ lookup_token(LeaseRequest *req, uint64 token, bool live_only)
 	LWLockAcquire(lock, LW_SHARED);
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	found = lease != NULL && lease->token == token;
+	found = lease != NULL && lease->token == token && lease_visible(lease, req);
 	if (found && live_only)
 		found = lease_is_live(lease) && lease->deadline > lockable_clock_now();
 	LWLockRelease(lock);
@@ -755,7 +767,8 @@ find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
 
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	if (lease == NULL || lease->token != token || !lease_is_live(lease))
+	if (lease == NULL || lease->token != token || !lease_is_live(lease) ||
+		!lease_visible(lease, req))
 		return NULL;
 	if (lease->deadline <= now)
 	{
@@ -867,7 +880,7 @@ lockable_lease_force_release(LeaseRequest *req)
 	now = lockable_clock_now();
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	if (lease != NULL && lease_is_live(lease))
+	if (lease != NULL && lease_is_live(lease) && lease_visible(lease, req))
 	{
 		ended = lease->deadline > now;
 		if (ended)
@@ -1153,6 +1166,7 @@ lockable_lease_sweep(LockableTime *next_due)
 void
 lockable_remote_key(LeaseRequest *req)
 {
+	req->remote_db = req->key.dbid;
 	req->key.dbid = InvalidOid;
 	req->hashcode = get_hash_value(lease_htab, &req->key);
 }
@@ -1239,7 +1253,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len, bool *held_here)
 	lease->nwaiters = 0;
 	lease->remote = LEASE_REMOTE_PENDING;
 	lease->prefix_len = (uint16) prefix_len;
-	lease->remote_db = MyDatabaseId;
+	lease->remote_db = req->remote_db;
 	lease->remote_failures = 0;
 	lease->remote_ok = 0;
 	lease->remote_next = LOCKABLE_FOREVER;
@@ -1575,10 +1589,11 @@ lockable_remote_apply(LockableRemoteJob *job)
 /*
  * lockable_remote_lost_ack
  *		The holder of a lost lease has been told (a heartbeat or release
- *		with its token returned false): drop it from the lost ring.
+ *		with its token, in its database dbid, returned false): drop it from
+ *		the lost ring.
  */
 void
-lockable_remote_lost_ack(uint64 token)
+lockable_remote_lost_ack(uint64 token, Oid dbid)
 {
 	/* the ring is filled before a holder can learn of the loss */
 	if (pg_atomic_read_u32(&lockable_shared->nlost) == 0)
@@ -1586,7 +1601,8 @@ lockable_remote_lost_ack(uint64 token)
 	LWLockAcquire(lockable_shared->remote_lock, LW_EXCLUSIVE);
 	for (int i = 0; i < LOCKABLE_LOST_RING; i++)
 		if (lockable_shared->lost[i].used &&
-			lockable_shared->lost[i].token == token)
+			lockable_shared->lost[i].token == token &&
+			lockable_shared->lost[i].dbid == dbid)
 		{
 			lockable_shared->lost[i].used = false;
 			pg_atomic_fetch_sub_u32(&lockable_shared->nlost, 1);

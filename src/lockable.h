@@ -81,7 +81,10 @@
  *	  InvalidOid and the name the service knows (lockable.remote_prefix
  *	  followed by the caller's name), so there is at most one entry, and at
  *	  most one request in flight, per remote name in the cluster.  All their
- *	  fields are under the partition lock, like a local lease's.  An entry
+ *	  fields are under the partition lock, like a local lease's.  The entry
+ *	  belongs to the acquirer's database (remote_db): heartbeat, release,
+ *	  force release and the checks of other databases do not see it (as
+ *	  for a local lease), though its name is busy for them too.  An entry
  *	  goes PENDING (inserted by an acquiring backend, which then asks the
  *	  service with no lock held) -> HELD (the service said true; a token is
  *	  granted) -> RELEASING (the local lease ended: released, expired,
@@ -328,6 +331,7 @@ typedef struct LeaseRequest
 	Oid			roleid;
 	bool		keepalive;
 	bool		count_refusal;	/* count a busy try in the statistics */
+	Oid			remote_db;		/* a remote lease's: the caller's database */
 } LeaseRequest;
 
 typedef enum LeaseAcquireResult
@@ -459,7 +463,7 @@ extern bool lockable_lease_exists(LeaseRequest *req, uint64 token);
 extern int	lockable_remote_collect(LockableRemoteJob *jobs, int max,
 									LockableTime *next_due);
 extern void lockable_remote_apply(LockableRemoteJob *job);
-extern void lockable_remote_lost_ack(uint64 token);
+extern void lockable_remote_lost_ack(uint64 token, Oid dbid);
 extern LockableLost *lockable_remote_lost_snapshot(Oid dbid, int *n);
 
 /* persist.c */

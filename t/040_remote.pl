@@ -656,6 +656,64 @@ ok(wait_until(sub { !standin_holds('r16') }), 'the stand-in no longer holds r16'
 set_conf('lockable.remote_lease', '3s', '3000');
 
 #
+# 18. A remote lease belongs to the database that acquired it: from another
+# database the functions that take a name do not reach it (as for a local
+# lease), although the name stays busy there (remote names are one per
+# cluster, as on the service).
+#
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other', 'CREATE EXTENSION lockable');
+sub osql { return $node->safe_psql('other', "SET lockable.remote = on;\n$_[0]"); }
+my $t18 = rsql("SELECT lockable_acquire('r18', '1min')");
+like($t18, qr/^\d+$/, 'r18 acquired in database postgres');
+is(osql("SELECT count(*) FROM lockable_leases WHERE name = 'r18'"), '0',
+	'database other does not see r18 in lockable_leases');
+is(osql("SELECT lockable_is_held('r18', $t18)"), 'f',
+	'from database other, lockable_is_held says r18 is not held');
+my (undef, undef, $err18) = $node->psql('other', "SELECT lockable_check('r18', $t18)");
+like($err18, qr/ERROR:  lease "r18" is not held with token $t18/,
+	'from database other, lockable_check raises');
+is(osql("SELECT lockable_heartbeat('r18', $t18)"), 'f',
+	'from database other, lockable_heartbeat of r18 returns false');
+is(osql("SELECT lockable_acquire('r18', '1min') IS NULL"), 't',
+	'from database other, r18 is busy');
+my $t18r = rsql("SELECT lockable_acquire('r18r', '1min')");
+is(osql("SELECT lockable_release('r18r', $t18r)"), 'f',
+	'from database other, lockable_release of r18r returns false');
+rsql("SELECT lockable_acquire('r18f', '1min')");
+is(osql("SELECT lockable_force_release('r18f')"), 'f',
+	'from database other, lockable_force_release of r18f returns false');
+is( sql("SELECT string_agg(name || '|' || remote_state, ',' ORDER BY name) FROM lockable_leases WHERE name LIKE 'r18%'"),
+	'r18|held,r18f|held,r18r|held',
+	'r18, r18f and r18r are still held in database postgres');
+is(sql("SELECT token FROM lockable_leases WHERE name = 'r18'"), $t18,
+	'r18 with its token');
+ok(standin_holds('r18') && standin_holds('r18f') && standin_holds('r18r'),
+	'the stand-in still holds r18, r18f and r18r');
+is(scalar(requests('r18r', 'release')) + scalar(requests('r18f', 'release')),
+	0, 'no release of r18r or r18f was sent');
+is(rsql("SELECT lockable_release('r18r', $t18r)"), 't',
+	'in database postgres, lockable_release of r18r works');
+is(sql("SELECT lockable_force_release('r18f')"), 't',
+	'in database postgres, lockable_force_release of r18f works');
+is(rsql("SELECT lockable_is_held('r18', $t18)"), 't',
+	'in database postgres, lockable_is_held says r18 is held');
+is(rsql("SELECT lockable_heartbeat('r18', $t18)"), 't',
+	'in database postgres, its heartbeat works');
+
+# a lost lease's row is cleared by its own database only
+control('steal', { name => 'r18' });
+ok($node->poll_query_until('postgres',
+		"SELECT remote_state = 'lost' FROM lockable_leases WHERE name = 'r18'"),
+	'r18 is lost after it was stolen');
+is(osql("SELECT lockable_release('r18', $t18)"), 'f',
+	'from database other, the release of lost r18 returns false');
+is(rows_for("'r18'"), '1', 'and the lost row of r18 is still there');
+is(rsql("SELECT lockable_release('r18', $t18)"), 'f',
+	'in database postgres, the release of lost r18 returns false');
+is(rows_for("'r18'"), '0', 'and that clears the lost row');
+
+#
 # 17. What remote mode refuses.
 #
 $err = sql_error("SELECT * FROM lockable_acquire_any(ARRAY['a17', 'b17'], '1min')");
