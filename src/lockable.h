@@ -483,6 +483,7 @@ extern void lockable_remote_worker_start(LockableRemoteJob *jobs, int n);
 extern int	lockable_remote_worker_capacity(void);
 extern bool lockable_remote_worker_busy(void);
 extern bool lockable_remote_worker_wait(long timeout_ms);
+extern void lockable_remote_worker_reset(const char *error);
 
 /* worker.c */
 extern void lockable_worker_register(void);

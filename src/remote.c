@@ -80,13 +80,26 @@ typedef struct RemoteClient
 	RemoteTransfer *transfers;
 	int			inflight;
 	int			max_connections;	/* what the multi handle was set to */
-	/* failures not yet logged (worker) */
-	int			failures;
-	char		last_error[256];
-	LockableTime failures_logged_at;
 } RemoteClient;
 
 static RemoteClient *client = NULL;
+static bool curl_initialized = false;
+
+/*
+ * The worker's failures not yet logged; outside the client, which an error
+ * throws away (lockable_remote_worker_reset).
+ */
+typedef struct RemoteFailureLog
+{
+	int			failures;		/* requests that failed */
+	char		last_error[256];
+	LockableTime logged_at;
+	int			errors;			/* errors that reset the client */
+	char		last_reset[256];
+	LockableTime errors_logged_at;
+} RemoteFailureLog;
+
+static RemoteFailureLog failure_log;
 
 /*
  * Settings
@@ -226,10 +239,14 @@ client_get(int ntransfers)
 
 	if (client == NULL)
 	{
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_SYSTEM_ERROR),
-					 errmsg("lockable: could not initialize libcurl")));
+		if (!curl_initialized)
+		{
+			if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYSTEM_ERROR),
+						 errmsg("lockable: could not initialize libcurl")));
+			curl_initialized = true;
+		}
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		client = palloc0(sizeof(RemoteClient));
 		client->multi = curl_multi_init();
@@ -564,23 +581,35 @@ client_wait(RemoteClient *c, long timeout_ms, uint32 wait_event_info)
 			timeout_ms = timer_ms;
 	}
 
-	set = lockable_create_wait_event_set(nevents);
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < c->nsockets; i++)
-	{
-		uint32		ev = 0;
-
-		if (c->sockets[i].what & CURL_POLL_IN)
-			ev |= WL_SOCKET_READABLE;
-		if (c->sockets[i].what & CURL_POLL_OUT)
-			ev |= WL_SOCKET_WRITEABLE;
-		if (ev != 0)
-			AddWaitEventToSet(set, ev, c->sockets[i].fd, NULL, NULL);
-	}
+	/*
+	 * The set holds an epoll descriptor.  Free it on every path: in the
+	 * worker no resource owner would (CurrentResourceOwner is NULL there),
+	 * and before 17 none does.
+	 */
 	events = palloc(sizeof(WaitEvent) * nevents);
-	n = WaitEventSetWait(set, timeout_ms, events, nevents, wait_event_info);
-	FreeWaitEventSet(set);
+	set = lockable_create_wait_event_set(nevents);
+	PG_TRY();
+	{
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < c->nsockets; i++)
+		{
+			uint32		ev = 0;
+
+			if (c->sockets[i].what & CURL_POLL_IN)
+				ev |= WL_SOCKET_READABLE;
+			if (c->sockets[i].what & CURL_POLL_OUT)
+				ev |= WL_SOCKET_WRITEABLE;
+			if (ev != 0)
+				AddWaitEventToSet(set, ev, c->sockets[i].fd, NULL, NULL);
+		}
+		n = WaitEventSetWait(set, timeout_ms, events, nevents, wait_event_info);
+	}
+	PG_FINALLY();
+	{
+		FreeWaitEventSet(set);
+	}
+	PG_END_TRY();
 
 	for (int i = 0; i < n; i++)
 	{
@@ -761,6 +790,38 @@ lockable_remote_worker_busy(void)
 	return client != NULL && client->inflight > 0;
 }
 
+/*
+ * Failed requests are retried, and errors reset the client; say so at most
+ * every 10 seconds each.
+ */
+static void
+failures_report(void)
+{
+	RemoteFailureLog *f = &failure_log;
+	LockableTime now = lockable_clock_now();
+
+	if (f->errors > 0 && now - f->errors_logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: the worker's remote requests failed with an error: %s",
+						f->last_reset),
+				 errdetail_plural("%d error since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
+								  "%d errors since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
+								  f->errors, f->errors)));
+		f->errors = 0;
+		f->errors_logged_at = now;
+	}
+	if (f->failures > 0 && now - f->logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: %d remote requests failed and will be retried",
+						f->failures),
+				 errdetail("The last one: %s.", f->last_error)));
+		f->failures = 0;
+		f->logged_at = now;
+	}
+}
+
 /* Hand finished transfers' answers to the lease table */
 static void
 worker_apply_done(RemoteClient *c)
@@ -775,25 +836,15 @@ worker_apply_done(RemoteClient *c)
 		transfer_finish(c, t);
 		if (t->job.outcome == LOCKABLE_REMOTE_FAILED)
 		{
-			c->failures++;
-			snprintf(c->last_error, sizeof(c->last_error), "%s of \"%.*s\": %s",
+			failure_log.failures++;
+			snprintf(failure_log.last_error, sizeof(failure_log.last_error),
+					 "%s of \"%.*s\": %s",
 					 op_name(t->job.op), (int) t->job.key.len,
 					 t->job.key.name, t->job.error);
 		}
 		lockable_remote_apply(&t->job);
 	}
-
-	/* failed requests are retried; say so at most every 10 seconds */
-	if (c->failures > 0 &&
-		lockable_clock_now() - c->failures_logged_at >= 10 * USECS_PER_SEC)
-	{
-		ereport(LOG,
-				(errmsg("lockable: %d remote requests failed and will be retried",
-						c->failures),
-				 errdetail("The last one: %s.", c->last_error)));
-		c->failures = 0;
-		c->failures_logged_at = lockable_clock_now();
-	}
+	failures_report();
 }
 
 /*
@@ -818,4 +869,56 @@ lockable_remote_worker_wait(long timeout_ms)
 		ResetLatch(MyLatch);	/* before applying: keep later wake-ups */
 	worker_apply_done(c);
 	return latch_set;
+}
+
+/*
+ * lockable_remote_worker_reset
+ *		After an error escaped the worker's remote work (libcurl, the wait
+ *		for its sockets, memory), from the worker's error recovery: give up
+ *		every request in flight, as failed (they are retried as after a
+ *		timeout), and throw the client away, connections included, so that
+ *		the next request starts on a fresh multi handle.  The error is
+ *		logged with the failures, at most every 10 seconds.
+ */
+void
+lockable_remote_worker_reset(const char *error)
+{
+	RemoteClient *c = client;
+	RemoteFailureLog *f = &failure_log;
+
+	f->errors++;
+	strlcpy(f->last_reset, error, sizeof(f->last_reset));
+	if (c == NULL)
+	{
+		failures_report();
+		return;
+	}
+	client = NULL;
+	for (int i = 0; i < c->ntransfers; i++)
+	{
+		RemoteTransfer *t = &c->transfers[i];
+
+		if (t->in_use)
+		{
+			curl_multi_remove_handle(c->multi, t->easy);
+			t->in_use = false;
+			t->job.outcome = LOCKABLE_REMOTE_FAILED;
+			snprintf(t->job.error, sizeof(t->job.error),
+					 "given up after an error: %s", error);
+			f->failures++;
+			snprintf(f->last_error, sizeof(f->last_error),
+					 "%s of \"%.*s\": %s", op_name(t->job.op),
+					 (int) t->job.key.len, t->job.key.name, t->job.error);
+			lockable_remote_apply(&t->job);
+		}
+		if (t->easy != NULL)
+			curl_easy_cleanup(t->easy);
+		if (t->body.data != NULL)
+			pfree(t->body.data);
+	}
+	curl_multi_cleanup(c->multi);
+	pfree(c->transfers);
+	pfree(c->sockets);
+	pfree(c);
+	failures_report();
 }

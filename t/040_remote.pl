@@ -714,6 +714,71 @@ is(rsql("SELECT lockable_release('r18', $t18)"), 'f',
 is(rows_for("'r18'"), '0', 'and that clears the lost row');
 
 #
+# 19. An error in the worker's remote requests does not stop the worker.
+# The worker is kept from opening any file (prlimit lowers its
+# RLIMIT_NOFILE to its lowest free descriptor): a heartbeat still goes out
+# on the cached connection, then waiting for the answer needs an epoll
+# descriptor and raises "epoll_create1 failed".  The worker must log it,
+# count the heartbeat failed, go on sweeping local leases, and heartbeat
+# again once descriptors can be had.
+#
+SKIP:
+{
+	my $prlimit = (grep { -x $_ } qw(/usr/bin/prlimit /bin/prlimit))[0];
+	skip 'prlimit (util-linux) and /proc are needed', 13
+	  unless $prlimit && -d '/proc/self/fd';
+
+	set_conf('lockable.remote_lease', '30s', '30000');
+	my $t19 = rsql("SELECT lockable_acquire('r19', '1min')");
+	like($t19, qr/^\d+$/, 'r19 acquired');
+	ok(wait_until(sub { count_requests('r19', 'heartbeat') >= 2 }),
+		'the worker heartbeats r19');
+	my $wpid = sql("SELECT worker_pid FROM lockable_stats");
+	opendir(my $dh, "/proc/$wpid/fd") or die "/proc/$wpid/fd: $!";
+	my %open = map { $_ => 1 } grep { /^\d+$/ } readdir $dh;
+	closedir $dh;
+	my $free = 0;
+	$free++ while $open{$free};
+	my ($soft, $hard) = PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/limits")
+	  =~ /^Max open files\s+(\S+)\s+(\S+)/m;
+	$log_offset = -s $node->logfile;
+	my $hb_errors19 = stat_value('remote_heartbeat_errors');
+	my $expired19 = stat_value('expired');
+	like(sql("SELECT lockable_acquire('e19', '1s')"), qr/^\d+$/,
+		'a local lease e19 with ttl 1 s');
+	system($prlimit, '--pid', $wpid, "--nofile=$free:$hard") == 0
+	  or die "prlimit failed";
+	ok(wait_until(sub { $node->log_contains(qr/epoll_create1 failed/, $log_offset) }),
+		'the worker hits "epoll_create1 failed" waiting for a heartbeat');
+	ok($node->poll_query_until('postgres',
+			"SELECT expired > $expired19 AND NOT EXISTS (SELECT FROM lockable_leases WHERE name = 'e19') FROM lockable_stats"),
+		'the worker sweeps local lease e19 meanwhile');
+	ok($node->poll_query_until('postgres',
+			"SELECT remote_heartbeat_errors > $hb_errors19 FROM lockable_stats"),
+		'lockable_stats.remote_heartbeat_errors counts the failed heartbeat');
+	is(sql("SELECT worker_pid FROM lockable_stats"),
+		$wpid, 'the worker is still the same process');
+	ok(wait_until(sub { $node->log_contains(qr/LOG:  lockable: the worker's remote requests failed with an error/, $log_offset) }),
+		'the worker logs the error');
+	# (if the worker died, the postmaster started another without the limit)
+	system($prlimit, '--pid', $wpid, "--nofile=$soft:$hard");
+
+	# r19 may have run out on the stand-in (its lease is 3 s) meanwhile
+	my $t19b = rsql("SELECT lockable_acquire('r19b', '1min')");
+	like($t19b, qr/^\d+$/, 'with descriptors back, r19b is acquired');
+	ok($node->poll_query_until('postgres',
+			"SELECT remote_heartbeat_at > acquired_at AND remote_failures = 0 FROM lockable_leases WHERE name = 'r19b'"),
+		'and the worker heartbeats it');
+	ok(!$node->log_contains(qr/"lockable worker" \(PID \d+\) exited/, $log_offset),
+		'the worker did not exit');
+	is(rsql("SELECT lockable_release('r19b', $t19b)"), 't', 'r19b is released');
+	sql("SELECT lockable_force_release('r19')");
+	ok($node->poll_query_until('postgres', 'SELECT remote_leases = 0 FROM lockable_stats'),
+		'the worker is done with r19 and r19b');
+	set_conf('lockable.remote_lease', '3s', '3000');
+}
+
+#
 # 17. What remote mode refuses.
 #
 $err = sql_error("SELECT * FROM lockable_acquire_any(ARRAY['a17', 'b17'], '1min')");
