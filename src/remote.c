@@ -63,8 +63,9 @@ typedef struct RemoteTransfer
 	CURLcode	result;
 	long		status;			/* HTTP status, 0 if none came */
 	LockableRemoteJob job;
-	StringInfoData body;
+	StringInfoData body;		/* grown by write_cb only, see there */
 	bool		body_too_big;
+	bool		body_no_memory;
 	char		errbuf[CURL_ERROR_SIZE];
 } RemoteTransfer;
 
@@ -160,21 +161,53 @@ op_name(LockableRemoteOp op)
 }
 
 /*
- * curl callbacks.  None of them may raise an error: they run inside curl.
+ * curl callbacks.  None of them may raise an error: they run inside curl,
+ * and a longjmp out of it would leave the multi handle in pieces.
  */
 
+/*
+ * Append to the answer body.  The buffer is grown here, not with the
+ * StringInfo functions, whose palloc raises an error when memory runs out:
+ * MCXT_ALLOC_NO_OOM returns NULL instead, and returning a short count
+ * makes curl fail the transfer with CURLE_WRITE_ERROR.
+ */
 static size_t
 write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	RemoteTransfer *t = (RemoteTransfer *) userp;
+	StringInfo	body = &t->body;
 	size_t		n = size * nmemb;
+	size_t		need;
 
-	if (t->body.len + n > REMOTE_MAX_BODY)
+	if (n > REMOTE_MAX_BODY || body->len + n > REMOTE_MAX_BODY)
 	{
 		t->body_too_big = true;
-		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
+		return 0;
 	}
-	appendBinaryStringInfoNT(&t->body, data, n);
+	need = body->len + n + 1;
+	if (need > (size_t) body->maxlen)
+	{
+		size_t		newlen = body->maxlen;
+		char	   *grown;
+
+		while (newlen < need)
+			newlen *= 2;
+		newlen = Min(newlen, (size_t) REMOTE_MAX_BODY + 1);
+		grown = MemoryContextAllocExtended(TopMemoryContext, newlen,
+										   MCXT_ALLOC_NO_OOM);
+		if (grown == NULL)
+		{
+			t->body_no_memory = true;
+			return 0;
+		}
+		memcpy(grown, body->data, body->len);
+		pfree(body->data);
+		body->data = grown;
+		body->maxlen = (int) newlen;
+	}
+	memcpy(body->data + body->len, data, n);
+	body->len += (int) n;
+	body->data[body->len] = '\0';
 	return n;
 }
 
@@ -306,6 +339,7 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 		curl_easy_reset(t->easy);
 	resetStringInfo(&t->body);
 	t->body_too_big = false;
+	t->body_no_memory = false;
 	t->errbuf[0] = '\0';
 	t->done = false;
 	t->result = CURLE_OK;
@@ -500,6 +534,9 @@ transfer_outcome(RemoteClient *c, RemoteTransfer *t)
 		if (t->body_too_big)
 			snprintf(job->error, sizeof(job->error),
 					 "the answer is longer than %d bytes", REMOTE_MAX_BODY);
+		else if (t->body_no_memory)
+			snprintf(job->error, sizeof(job->error),
+					 "out of memory for the answer");
 		else if (t->result == CURLE_OPERATION_TIMEDOUT)
 			snprintf(job->error, sizeof(job->error),
 					 "no answer within lockable.remote_timeout (%s)",
@@ -708,6 +745,7 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
 
 		ereport(ERROR,
 				(errcode(t->body_too_big ? ERRCODE_PROTOCOL_VIOLATION :
+						 t->body_no_memory ? ERRCODE_OUT_OF_MEMORY :
 						 t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
 						 status == 401 || status == 403 ? ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
 						 (status < 200 || status > 299) ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :

@@ -524,6 +524,27 @@ like(rsql("SELECT lockable_acquire('r13', '1min')"), qr/^\d+$/,
 is(rsql("SELECT lockable_release('r13', (SELECT token FROM lockable_leases WHERE name = 'r13'))"),
 	't', 'and released');
 
+# Answers are read into a buffer grown as they come, up to 64 kB: one of
+# 60000 bytes is read whole, one over 64 kB is an error.
+fault('acquire', 'big', bytes => 60000);
+my $t13b = rsql("SELECT lockable_acquire('r13b', '1min')");
+like($t13b, qr/^\d+$/, 'an acquire answered with 60000 bytes of JSON is granted');
+fault('heartbeat', 'big', bytes => 60000);
+my $hb13 = count_requests('r13b', 'heartbeat');
+ok(wait_until(sub { count_requests('r13b', 'heartbeat') >= $hb13 + 2 }),
+	'the worker heartbeats r13b, answered with 60000 bytes of JSON');
+is(sql("SELECT remote_state || '|' || remote_failures FROM lockable_leases WHERE name = 'r13b'"),
+	'held|0', 'and its heartbeats succeed');
+fault('all', 'none');
+is(rsql("SELECT lockable_release('r13b', $t13b)"), 't', 'r13b is released');
+fault('acquire', 'big', bytes => 100000);
+my $err13 = sql_error("SELECT lockable_acquire('r13c', '1min')");
+like($err13, qr/ERROR:  08P01: lockable: remote acquire of "r13c" failed: the answer is longer than 65536 bytes/,
+	'an acquire answered with 100000 bytes fails with 08P01');
+is(rows_for("'r13c'"), '0', 'no lease r13c is left');
+fault('acquire', 'none');
+control('steal', { name => 'r13c' });	# the stand-in did take it
+
 #
 # 11. A hung service: the acquire gives up after lockable.remote_timeout.
 #
