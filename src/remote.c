@@ -261,6 +261,23 @@ progress_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
  * The client
  */
 
+/*
+ * Can this libcurl give up on a name resolution that is still running?
+ * c-ares can; the threaded resolver can from 7.87 (CURLOPT_QUICK_EXIT);
+ * the synchronous one blocks in getaddrinfo().
+ */
+static bool
+resolver_is_bounded(void)
+{
+	curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+	if (!(v->features & CURL_VERSION_ASYNCHDNS))
+		return false;
+	if (v->ares_num != 0)
+		return true;
+	return LIBCURL_VERSION_NUM >= 0x075700 && v->version_num >= 0x075700;
+}
+
 static RemoteClient *
 client_get(int ntransfers)
 {
@@ -294,6 +311,14 @@ client_get(int ntransfers)
 		client->sockets = palloc0(sizeof(RemoteSocket) * client->maxsockets);
 		client->timer_at = LOCKABLE_FOREVER;
 		MemoryContextSwitchTo(old);
+
+		/* once per worker start: the log says what to expect */
+		if (IsBackgroundWorker && !resolver_is_bounded())
+			ereport(LOG,
+					(errmsg("lockable: libcurl %s cannot give up on a host name lookup",
+							curl_version_info(CURLVERSION_NOW)->version),
+					 errdetail("A slow DNS answer delays remote requests beyond lockable.remote_timeout and cancellation."),
+					 errhint("Use libcurl 7.87 or later, or one built with c-ares, or give lockable.remote_url an IP address or a name in /etc/hosts.")));
 
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
@@ -367,8 +392,19 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 	curl_easy_setopt(t->easy, CURLOPT_URL, url.data);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+	/* the connect timeout covers name resolution too */
 	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/*
+	 * The threaded resolver runs getaddrinfo() in a thread.  When a
+	 * transfer ends before it returns (timeout, cancel), libcurl would wait
+	 * for the thread, that is for the system resolver to give up, with no
+	 * bound and no way to interrupt it; with QUICK_EXIT (7.87) it leaves
+	 * the thread to finish on its own.
+	 */
+	curl_easy_setopt(t->easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -746,7 +746,7 @@ is(rows_for("'r18'"), '0', 'and that clears the lost row');
 SKIP:
 {
 	my $prlimit = (grep { -x $_ } qw(/usr/bin/prlimit /bin/prlimit))[0];
-	skip 'prlimit (util-linux) and /proc are needed', 13
+	skip 'prlimit (util-linux) and /proc are needed', 15
 	  unless $prlimit && -d '/proc/self/fd';
 
 	set_conf('lockable.remote_lease', '30s', '30000');
@@ -838,6 +838,87 @@ like($err, qr/ERROR:  08006: lockable: remote acquire of "r10" failed: /,
 is(rows_for("'r10'"), '0', 'no lease r10 is left');
 is(stat_value('remote_leases'), '0', 'no remote lease is left');
 set_conf('lockable.remote_url', "'$base/v1'");
+
+#
+# 20. Name resolution is bounded by lockable.remote_timeout and can be
+# cancelled.  t/slow_resolver.c, preloaded into the server, makes
+# getaddrinfo() of slow.lockable.test take 60 s (then 127.0.0.1), as a
+# DNS server that does not answer would; no DNS server is involved.
+# libcurl resolves in a thread and gives up waiting for it at the timeout
+# or on cancel; it must not then wait for the thread to finish.
+#
+SKIP:
+{
+	my $cc = `pg_config --cc`;
+	chomp $cc;
+	my $shim = "$tmp/slow_resolver.so";
+	skip 'no C compiler for t/slow_resolver.c', 20
+	  unless $cc
+	  && system(split(/\s+/, $cc), '-shared', '-fPIC', '-o', $shim,
+		"$FindBin::RealBin/slow_resolver.c", '-ldl') == 0;
+	{
+		local $ENV{LD_PRELOAD} = $shim;
+		local $ENV{LOCKABLE_TEST_SLOW_HOST} = 'slow.lockable.test';
+		local $ENV{LOCKABLE_TEST_SLOW_SECONDS} = '60';
+		$node->restart;
+	}
+	set_conf('lockable.remote_url', "'http://slow.lockable.test:$standin_port/v1'");
+
+	$start = time();
+	$err = sql_error("SELECT lockable_acquire('r20', '1min')");
+	$took = time() - $start;
+	like($err, qr/ERROR:  08006: lockable: remote acquire of "r20" failed: no answer within lockable\.remote_timeout \(Resolving timed out/,
+		'an acquire whose host name does not resolve fails with 08006 naming lockable.remote_timeout');
+	cmp_ok($took, '<', 20, 'it returned long before the name resolved (60 s)');
+	note sprintf('the acquire returned after %.1f s', $took);
+
+	# the worker's requests: local leases are swept while they time out (a
+	# long remote lease keeps the worker retrying the heartbeat)
+	set_conf('lockable.remote_lease', '300s', '300000');
+	set_conf('lockable.remote_url', "'$base/v1'");
+	my $t20 = rsql("SELECT lockable_acquire('r20', '1min')");
+	like($t20, qr/^\d+$/, 'r20 acquired with the address that resolves');
+	set_conf('lockable.remote_url', "'http://slow.lockable.test:$standin_port/v1'");
+	$hb_errors = stat_value('remote_heartbeat_errors');
+	ok($node->poll_query_until('postgres',
+			"SELECT remote_heartbeat_errors > $hb_errors FROM lockable_stats"),
+		'a heartbeat of r20 to the host that does not resolve fails');
+	$expired = stat_value('expired');
+	$start = time();
+	like(sql("SELECT lockable_acquire('e20', '1s')"), qr/^\d+$/, 'a local lease with ttl 1 s');
+	ok($node->poll_query_until('postgres',
+			"SELECT expired > $expired AND NOT EXISTS (SELECT FROM lockable_leases WHERE name = 'e20') FROM lockable_stats"),
+		'the worker sweeps it when it expires');
+	$took = time() - $start;
+	cmp_ok($took, '<', 20, 'in time although heartbeats wait for the name');
+	note sprintf('the local lease was swept %.1f s after it was acquired', $took);
+	sql("SELECT lockable_force_release('r20')");
+
+	# cancel, with a timeout that would not end the request
+	set_conf('lockable.remote_timeout', '60s', '60000');
+	my $s20 = $node->background_psql('postgres', on_error_stop => 0);
+	my $s20_pid = $s20->query_safe('SELECT pg_backend_pid()');
+	$s20->query_until(qr/asking/,
+		"SET lockable.remote = on;\n\\echo asking\nSELECT lockable_acquire('r20c', '1min');\n");
+	ok($node->poll_query_until('postgres',
+			"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $s20_pid"),
+		'the acquiring backend waits for the name to resolve');
+	$start = time();
+	sql("SELECT pg_cancel_backend($s20_pid)");
+	$s20->query('');
+	$took = time() - $start;
+	like($s20->{stderr}, qr/ERROR:  canceling statement due to user request/,
+		'pg_cancel_backend ends the acquire');
+	cmp_ok($took, '<', 20, 'long before the name resolved (60 s)');
+	note sprintf('the cancelled acquire returned after %.1f s', $took);
+	$all_errors .= $s20->{stderr};
+	$s20->quit;
+	set_conf('lockable.remote_timeout', '1s', '1000');
+	set_conf('lockable.remote_lease', '3s', '3000');
+	set_conf('lockable.remote_url', "'$base/v1'");
+	ok($node->poll_query_until('postgres', 'SELECT remote_leases = 0 FROM lockable_stats'),
+		'no remote lease is left');
+}
 
 #
 # 9. A wrong token, and none (the token is a postmaster setting).
