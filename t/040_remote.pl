@@ -14,7 +14,12 @@
 #   - names that need percent-encoding, and lockable.remote_prefix;
 #   - the account token in no log and hidden from non-superusers;
 #   - local leases unaffected, even while the service hangs;
-#   - what remote mode refuses (no URL, lockable_acquire_any).
+#   - what remote mode refuses (no URL, lockable_acquire_any);
+#   - waiters follow the backoff (acquires counted per name at the
+#     stand-in), remote leases are not reachable from other databases,
+#     oversized answers, the worker surviving an error (no file
+#     descriptors, by prlimit), host name lookups bounded by
+#     lockable.remote_timeout and cancellable (t/slow_resolver.c).
 # Sections are numbered as in the test plan; they run in an order that
 # leaves reloads and restarts for last.  Waits are polling loops with the
 # usual TAP timeout; no assertion is about how long something took, except
