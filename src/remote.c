@@ -281,6 +281,8 @@ resolver_is_bounded(void)
 static RemoteClient *
 client_get(int ntransfers)
 {
+	static bool resolver_noted = false;
+	RemoteClient *c;
 	MemoryContext old;
 	int			max_connections = lockable_remote_max_connections;
 
@@ -297,28 +299,38 @@ client_get(int ntransfers)
 						 errmsg("lockable: could not initialize libcurl")));
 			curl_initialized = true;
 		}
+		/* built whole before it is published: an error leaves no half */
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		client = palloc0(sizeof(RemoteClient));
-		client->multi = curl_multi_init();
-		if (client->multi == NULL)
+		c = palloc0(sizeof(RemoteClient));
+		c->ntransfers = ntransfers;
+		c->transfers = palloc0(sizeof(RemoteTransfer) * c->ntransfers);
+		/* a transfer may hold a socket, or two while it connects */
+		c->maxsockets = c->ntransfers * 2 + 8;
+		c->sockets = palloc0(sizeof(RemoteSocket) * c->maxsockets);
+		c->timer_at = LOCKABLE_FOREVER;
+		MemoryContextSwitchTo(old);
+		c->multi = curl_multi_init();
+		if (c->multi == NULL)
+		{
+			pfree(c->sockets);
+			pfree(c->transfers);
+			pfree(c);
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("lockable: could not create a libcurl multi handle")));
-		client->ntransfers = ntransfers;
-		client->transfers = palloc0(sizeof(RemoteTransfer) * client->ntransfers);
-		/* a transfer may hold a socket, or two while it connects */
-		client->maxsockets = client->ntransfers * 2 + 8;
-		client->sockets = palloc0(sizeof(RemoteSocket) * client->maxsockets);
-		client->timer_at = LOCKABLE_FOREVER;
-		MemoryContextSwitchTo(old);
+		}
+		client = c;
 
 		/* once per worker start: the log says what to expect */
-		if (IsBackgroundWorker && !resolver_is_bounded())
+		if (IsBackgroundWorker && !resolver_noted && !resolver_is_bounded())
+		{
+			resolver_noted = true;
 			ereport(LOG,
 					(errmsg("lockable: libcurl %s cannot give up on a host name lookup",
 							curl_version_info(CURLVERSION_NOW)->version),
 					 errdetail("A slow DNS answer delays remote requests beyond lockable.remote_timeout and cancellation."),
 					 errhint("Use libcurl 7.87 or later, or one built with c-ares, or give lockable.remote_url an IP address or a name in /etc/hosts.")));
+		}
 
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
