@@ -503,27 +503,19 @@ any_wait_end(void)
 	any_waiting = false;
 }
 
-/* Sleep on any_cv (broadcast when a lease is deleted) for up to usec */
-static void
-sleep_any(int64 usec)
-{
-	(void) ConditionVariableTimedSleep(&lockable_shared->any_cv,
-									   (long) Max((usec + 999) / 1000, 1),
-									   acquire_wait_event());
-}
-
 /*
  * Ask the service once: claim the name here, send the acquire, and turn
  * the answer into a lease (its token) or nothing (0).  Errors leave no
- * local lease behind.
+ * local lease behind.  *held_here is set when nothing was sent because a
+ * lease of this cluster has the name (see lockable_remote_begin).
  */
 static uint64
-remote_try(LeaseRequest *req, int prefix_len)
+remote_try(LeaseRequest *req, int prefix_len, bool *held_here)
 {
 	LockableRemoteOutcome outcome = LOCKABLE_REMOTE_FAILED;
 	LockableTime sent_at = 0;
 
-	if (!lockable_remote_begin(req, prefix_len))
+	if (!lockable_remote_begin(req, prefix_len, held_here))
 		return 0;
 	remote_pending = req;
 	PG_TRY();
@@ -543,10 +535,33 @@ remote_try(LeaseRequest *req, int prefix_len)
 }
 
 /*
+ * Sleep on remote_cv until until (LOCKABLE_FOREVER: no limit); true if
+ * woken by a remote lease of this cluster being let go of.
+ */
+static bool
+remote_sleep(LockableTime until)
+{
+	LockableTime now = lockable_clock_now();
+	long		timeout_ms;
+
+	if (until == LOCKABLE_FOREVER)
+		timeout_ms = -1;
+	else if (until <= now)
+		return false;
+	else
+		timeout_ms = (long) Min((until - now + 999) / 1000, (int64) INT_MAX);
+	return !ConditionVariableTimedSleep(&lockable_shared->remote_cv,
+										timeout_ms, acquire_wait_event());
+}
+
+/*
  * lockable_acquire in remote mode: the service decides.  A busy name is
- * asked again until wait runs out, after 0.1 s, then twice as long each
- * time up to 1 s (the official client polls every second), or sooner when
- * a lease of this cluster ends.
+ * asked again until wait runs out: 0.1 s after the last answer, then
+ * twice as long each time up to every second (the official client polls
+ * every second), and once more when wait runs out.  It is asked sooner
+ * only when a lease of this cluster had the name and has let go of it on
+ * the service (protocol rule 11); nothing else wakes the waiter early, not
+ * its own refusals nor other waiters' nor local leases.
  */
 static Datum
 remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
@@ -555,6 +570,7 @@ remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
 	static LeaseRequest req;	/* static: remote_pending may point here */
 	int			prefix_len;
 	int64		backoff = USECS_PER_SEC / 10;
+	bool		held_here = false;
 	uint64		token;
 
 	lockable_remote_check_configured();
@@ -563,30 +579,40 @@ remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
 	if (!acquire_prepare(&req, args))
 		PG_RETURN_NULL();
 
-	token = remote_try(&req, prefix_len);
+	token = remote_try(&req, prefix_len, &held_here);
 	if (token == 0 && args->wait_deadline != 0)
 	{
+		LockableTime next_try = lockable_clock_now() + backoff;
+
 		lock_wait_begin();
-		any_wait_begin();
+		ConditionVariablePrepareToSleep(&lockable_shared->remote_cv);
 		PG_TRY();
 		{
 			for (;;)
 			{
-				LockableTime now = lockable_clock_now();
+				bool		woken;
+				bool		last;
+				LockableTime now;
 
-				if (now >= args->wait_deadline)
-					break;
-				sleep_any(Min(backoff, args->wait_deadline - now));
-				backoff = Min(backoff * 2, USECS_PER_SEC);
+				woken = remote_sleep(Min(next_try, args->wait_deadline));
 				CHECK_FOR_INTERRUPTS();
-				token = remote_try(&req, prefix_len);
-				if (token != 0)
+				now = lockable_clock_now();
+				last = now >= args->wait_deadline;
+				if (now < next_try && !last && !(woken && held_here))
+					continue;	/* woken for another name: sleep on */
+				token = remote_try(&req, prefix_len, &held_here);
+				if (token != 0 || last)
 					break;
+				if (now >= next_try)
+				{
+					backoff = Min(backoff * 2, USECS_PER_SEC);
+					next_try = lockable_clock_now() + backoff;
+				}
 			}
 		}
 		PG_FINALLY();
 		{
-			any_wait_end();
+			ConditionVariableCancelSleep();
 			lock_wait_end();
 		}
 		PG_END_TRY();
@@ -603,6 +629,7 @@ remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
 /*
  * After releasing a remote lease: wait (a little) for the worker to let go
  * of it on the service, so that the caller can take it again at once.
+ * The worker's deletion of the entry broadcasts remote_cv.
  */
 static void
 remote_release_wait(LeaseRequest *req, uint64 token)
@@ -610,21 +637,16 @@ remote_release_wait(LeaseRequest *req, uint64 token)
 	LockableTime until = lockable_clock_now() +
 		(int64) lockable_remote_timeout * 1000 + USECS_PER_SEC;
 
-	any_wait_begin();
+	ConditionVariablePrepareToSleep(&lockable_shared->remote_cv);
 	PG_TRY();
 	{
-		while (lockable_lease_exists(req, token))
-		{
-			LockableTime now = lockable_clock_now();
-
-			if (now >= until)
-				break;
-			sleep_any(Min(until - now, USECS_PER_SEC / 10));
-		}
+		while (lockable_lease_exists(req, token) &&
+			   lockable_clock_now() < until)
+			(void) remote_sleep(until);
 	}
 	PG_FINALLY();
 	{
-		any_wait_end();
+		ConditionVariableCancelSleep();
 	}
 	PG_END_TRY();
 }
@@ -888,7 +910,7 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 		res = lockable_lease_heartbeat(&req, token, ttl, owner, &owner);
 	}
 	if (res == LEASE_OP_NOT_HELD)
-		lockable_remote_lost_ack(token);
+		lockable_remote_lost_ack(token, MyDatabaseId);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);
 }
 
@@ -922,7 +944,7 @@ lockable_release(PG_FUNCTION_ARGS)
 		res = lockable_lease_release(&req, token, owner, &owner);
 	}
 	if (res == LEASE_OP_NOT_HELD)
-		lockable_remote_lost_ack(token);
+		lockable_remote_lost_ack(token, MyDatabaseId);
 	else if (res == LEASE_OP_DONE && req.key.dbid == InvalidOid)
 		remote_release_wait(&req, token);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);

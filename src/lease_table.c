@@ -41,6 +41,8 @@ static uint64 my_session = 0;
 typedef struct LockableWakeList
 {
 	bool		deleted;		/* a lease was deleted: tell any-waiters */
+	bool		remote_ended;	/* a remote lease was let go of: tell
+								 * remote waiters */
 	bool		remote_kick;	/* a remote lease needs the worker now */
 	int			n;
 	int			size;
@@ -52,6 +54,7 @@ static void
 wake_init(LockableWakeList *wl)
 {
 	wl->deleted = false;
+	wl->remote_ended = false;
 	wl->remote_kick = false;
 	wl->n = 0;
 	wl->size = lengthof(wl->local);
@@ -82,6 +85,8 @@ wake_send(LockableWakeList *wl)
 		ConditionVariableSignal(&lockable_shared->backends[wl->slots[i]].cv);
 	if (wl->deleted && pg_atomic_read_u32(&lockable_shared->any_waiters) > 0)
 		ConditionVariableBroadcast(&lockable_shared->any_cv);
+	if (wl->remote_ended)
+		ConditionVariableBroadcast(&lockable_shared->remote_cv);
 	if (wl->remote_kick)
 		lockable_worker_wake();
 	if (wl->slots != wl->local)
@@ -217,6 +222,7 @@ lockable_table_startup(void)
 		s->lost_next = 0;
 		pg_atomic_init_u32(&s->nlost, 0);
 		ConditionVariableInit(&s->any_cv);
+		ConditionVariableInit(&s->remote_cv);
 		pg_atomic_init_u64(&s->tokens_reserved, 1);
 		s->ttl_horizon = 0;
 		s->horizon_lock = &(GetNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE))->lock;
@@ -364,6 +370,7 @@ lockable_lease_request(LeaseRequest *req, const char *name, int len,
 	req->roleid = GetUserId();
 	req->keepalive = keepalive;
 	req->count_refusal = true;
+	req->remote_db = InvalidOid;
 }
 
 /* Make a lease held by the given holder, with a fresh token */
@@ -735,6 +742,17 @@ lease_is_live(Lease *lease)
 }
 
 /*
+ * Does req's caller see the entry found by its key?  A local lease's key
+ * carries its database; a remote lease belongs to its acquirer's
+ * (protocol rule 11).
+ */
+static inline bool
+lease_visible(Lease *lease, LeaseRequest *req)
+{
+	return lease->remote == LEASE_LOCAL || lease->remote_db == req->remote_db;
+}
+
+/*
  * Is there an entry of req's key with token?  If live_only, it must also
  * be held by someone (not being acquired or released) and not expired.
  */
@@ -748,7 +766,7 @@ lookup_token(LeaseRequest *req, uint64 token, bool live_only)
 	LWLockAcquire(lock, LW_SHARED);
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	found = lease != NULL && lease->token == token;
+	found = lease != NULL && lease->token == token && lease_visible(lease, req);
 	if (found && live_only)
 		found = lease_is_live(lease) && lease->deadline > lockable_clock_now();
 	LWLockRelease(lock);
@@ -769,7 +787,8 @@ find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
 
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	if (lease == NULL || lease->token != token || !lease_is_live(lease))
+	if (lease == NULL || lease->token != token || !lease_is_live(lease) ||
+		!lease_visible(lease, req))
 		return NULL;
 	if (lease->deadline <= now)
 	{
@@ -881,7 +900,7 @@ lockable_lease_force_release(LeaseRequest *req)
 	now = lockable_clock_now();
 	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
 										HASH_FIND, NULL);
-	if (lease != NULL && lease_is_live(lease))
+	if (lease != NULL && lease_is_live(lease) && lease_visible(lease, req))
 	{
 		ended = lease->deadline > now;
 		if (ended)
@@ -1167,11 +1186,17 @@ lockable_lease_sweep(LockableTime *next_due)
 void
 lockable_remote_key(LeaseRequest *req)
 {
+	req->remote_db = req->key.dbid;
 	req->key.dbid = InvalidOid;
 	req->hashcode = get_hash_value(lease_htab, &req->key);
 }
 
-/* Take a remote entry out of the table.  No partition lock is released. */
+/*
+ * Take a remote entry out of the table.  No partition lock is released.
+ * Remote waiters are told only when the entry had been granted (HELD or
+ * RELEASING): a refused or failed acquire's PENDING entry going away frees
+ * nothing (protocol rule 11).
+ */
 static void
 delete_remote_locked(Lease *lease, LockableWakeList *wl)
 {
@@ -1182,12 +1207,13 @@ delete_remote_locked(Lease *lease, LockableWakeList *wl)
 		if (lease->keepalive)
 			dlist_delete(&lease->keepalive_node);
 	}
+	if (lease->remote != LEASE_REMOTE_PENDING)
+		wl->remote_ended = true;
 	dlist_delete(&lease->remote_node);
 	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
 								HASH_REMOVE, NULL);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nremote, 1);
-	wl->deleted = true;
 }
 
 /*
@@ -1195,11 +1221,14 @@ delete_remote_locked(Lease *lease, LockableWakeList *wl)
  *		Claim a remote name for this backend's acquire request: insert a
  *		PENDING entry, which makes the name busy for everyone else in the
  *		cluster while we ask the service.  False if the name is busy here
- *		(held, being acquired, or being released).  The caller must end the
- *		claim with lockable_remote_finish, on every path.
+ *		(held, being acquired, or being released); then *held_here says
+ *		whether a lease of this cluster has it (held or being released), so
+ *		that its end is worth waking up for, rather than another backend's
+ *		acquire.  The caller must end the claim with lockable_remote_finish,
+ *		on every path.
  */
 bool
-lockable_remote_begin(LeaseRequest *req, int prefix_len)
+lockable_remote_begin(LeaseRequest *req, int prefix_len, bool *held_here)
 {
 	LWLock	   *lock = partition_lock(req->hashcode);
 	LockableCounters *stats = partition_stats(req->hashcode);
@@ -1213,6 +1242,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = lockable_clock_now();
 	lease = enter_locked(req, &found);
+	*held_here = false;
 	if (found)
 	{
 		/* an expired remote lease is let go of, not taken over */
@@ -1221,6 +1251,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 			stats->expired++;
 			end_locked(lease, now, &wl);
 		}
+		*held_here = lease->remote != LEASE_REMOTE_PENDING;
 		LWLockRelease(lock);
 		wake_send(&wl);
 		return false;
@@ -1242,7 +1273,7 @@ lockable_remote_begin(LeaseRequest *req, int prefix_len)
 	lease->nwaiters = 0;
 	lease->remote = LEASE_REMOTE_PENDING;
 	lease->prefix_len = (uint16) prefix_len;
-	lease->remote_db = MyDatabaseId;
+	lease->remote_db = req->remote_db;
 	lease->remote_failures = 0;
 	lease->remote_ok = 0;
 	lease->remote_next = LOCKABLE_FOREVER;
@@ -1578,10 +1609,11 @@ lockable_remote_apply(LockableRemoteJob *job)
 /*
  * lockable_remote_lost_ack
  *		The holder of a lost lease has been told (a heartbeat or release
- *		with its token returned false): drop it from the lost ring.
+ *		with its token, in its database dbid, returned false): drop it from
+ *		the lost ring.
  */
 void
-lockable_remote_lost_ack(uint64 token)
+lockable_remote_lost_ack(uint64 token, Oid dbid)
 {
 	/* the ring is filled before a holder can learn of the loss */
 	if (pg_atomic_read_u32(&lockable_shared->nlost) == 0)
@@ -1589,7 +1621,8 @@ lockable_remote_lost_ack(uint64 token)
 	LWLockAcquire(lockable_shared->remote_lock, LW_EXCLUSIVE);
 	for (int i = 0; i < LOCKABLE_LOST_RING; i++)
 		if (lockable_shared->lost[i].used &&
-			lockable_shared->lost[i].token == token)
+			lockable_shared->lost[i].token == token &&
+			lockable_shared->lost[i].dbid == dbid)
 		{
 			lockable_shared->lost[i].used = false;
 			pg_atomic_fetch_sub_u32(&lockable_shared->nlost, 1);

@@ -70,7 +70,7 @@
  *
  * 9. lockable_acquire_any waiters ("any-waiters") are not queued on a
  *	  lease; they count themselves in any_waiters and sleep on any_cv.
- *	  Whenever a lease is deleted (it ended with nobody queued) while
+ *	  Whenever a local lease is deleted (it ended with nobody queued) while
  *	  any_waiters is non-zero, any_cv is broadcast after the partition lock
  *	  is released, and the any-waiters try their names again.  A backend
  *	  leaves the count on every way out of its wait: errors, and FATAL
@@ -85,7 +85,10 @@
  *	  InvalidOid and the name the service knows (lockable.remote_prefix
  *	  followed by the caller's name), so there is at most one entry, and at
  *	  most one request in flight, per remote name in the cluster.  All their
- *	  fields are under the partition lock, like a local lease's.  An entry
+ *	  fields are under the partition lock, like a local lease's.  The entry
+ *	  belongs to the acquirer's database (remote_db): heartbeat, release,
+ *	  force release and the checks of other databases do not see it (as
+ *	  for a local lease), though its name is busy for them too.  An entry
  *	  goes PENDING (inserted by an acquiring backend, which then asks the
  *	  service with no lock held) -> HELD (the service said true; a token is
  *	  granted) -> RELEASING (the local lease ended: released, expired,
@@ -94,7 +97,14 @@
  *	  remote lease must have run out).  A PENDING, HELD or RELEASING entry
  *	  makes other acquirers of that name busy, so this cluster never sends
  *	  an acquire for a name while its release is still to be sent.  Remote
- *	  leases never have local wait queues (remote waiters poll).
+ *	  leases never have local wait queues: remote waiters ask the service
+ *	  again on a backoff (0.1 s doubling to 1 s), sleeping on remote_cv in
+ *	  between.  remote_cv is broadcast, after the partition lock is
+ *	  released, when an entry that had been granted (HELD or RELEASING) is
+ *	  deleted, that is when this cluster lets go of a remote name; a waiter
+ *	  asks at once then only if its own name was held here.  The deletion
+ *	  of a PENDING entry (refused, failed) wakes nobody, and neither do
+ *	  local leases: neither can free a remote name.
  *	  remote_busy_until > now means a request for the entry is in flight
  *	  (by the worker, or the acquiring backend): nobody else sends one.
  *	  The service does not tell holders apart, so no heartbeat or release
@@ -299,6 +309,8 @@ typedef struct LockableShared
 	LockableTime grace_until;	/* no grant before this, after a crash */
 	pg_atomic_uint32 any_waiters;	/* backends in lockable_acquire_any waits */
 	ConditionVariable any_cv;	/* broadcast when a lease is deleted */
+	ConditionVariable remote_cv;	/* broadcast when a remote lease is let
+									 * go of (protocol rule 11) */
 	pg_atomic_uint32 nremote;	/* remote entries, in any state */
 	LWLock	   *remote_lock;	/* protects lost[] and lost_next */
 	pg_atomic_uint32 nlost;		/* used entries of lost[]; changed under
@@ -325,6 +337,7 @@ typedef struct LeaseRequest
 	Oid			roleid;
 	bool		keepalive;
 	bool		count_refusal;	/* count a busy try in the statistics */
+	Oid			remote_db;		/* a remote lease's: the caller's database */
 } LeaseRequest;
 
 typedef enum LeaseAcquireResult
@@ -451,7 +464,8 @@ extern void lockable_stats_read(LockableCounters *sum);
 extern void lockable_stats_reset(void);
 extern void lockable_worker_wake(void);
 extern void lockable_remote_key(LeaseRequest *req);
-extern bool lockable_remote_begin(LeaseRequest *req, int prefix_len);
+extern bool lockable_remote_begin(LeaseRequest *req, int prefix_len,
+								  bool *held_here);
 extern uint64 lockable_remote_finish(LeaseRequest *req,
 									 LockableRemoteOutcome outcome,
 									 LockableTime sent_at);
@@ -459,7 +473,7 @@ extern bool lockable_lease_exists(LeaseRequest *req, uint64 token);
 extern int	lockable_remote_collect(LockableRemoteJob *jobs, int max,
 									LockableTime *next_due);
 extern void lockable_remote_apply(LockableRemoteJob *job);
-extern void lockable_remote_lost_ack(uint64 token);
+extern void lockable_remote_lost_ack(uint64 token, Oid dbid);
 extern LockableLost *lockable_remote_lost_snapshot(Oid dbid, int *n);
 
 /* persist.c */
@@ -479,6 +493,7 @@ extern void lockable_remote_worker_start(LockableRemoteJob *jobs, int n);
 extern int	lockable_remote_worker_capacity(void);
 extern bool lockable_remote_worker_busy(void);
 extern bool lockable_remote_worker_wait(long timeout_ms);
+extern void lockable_remote_worker_reset(const char *error);
 
 /* worker.c */
 extern void lockable_worker_register(void);

@@ -63,8 +63,9 @@ typedef struct RemoteTransfer
 	CURLcode	result;
 	long		status;			/* HTTP status, 0 if none came */
 	LockableRemoteJob job;
-	StringInfoData body;
+	StringInfoData body;		/* grown by write_cb only, see there */
 	bool		body_too_big;
+	bool		body_no_memory;
 	char		errbuf[CURL_ERROR_SIZE];
 } RemoteTransfer;
 
@@ -80,13 +81,26 @@ typedef struct RemoteClient
 	RemoteTransfer *transfers;
 	int			inflight;
 	int			max_connections;	/* what the multi handle was set to */
-	/* failures not yet logged (worker) */
-	int			failures;
-	char		last_error[256];
-	LockableTime failures_logged_at;
 } RemoteClient;
 
 static RemoteClient *client = NULL;
+static bool curl_initialized = false;
+
+/*
+ * The worker's failures not yet logged; outside the client, which an error
+ * throws away (lockable_remote_worker_reset).
+ */
+typedef struct RemoteFailureLog
+{
+	int			failures;		/* requests that failed */
+	char		last_error[256];
+	LockableTime logged_at;
+	int			errors;			/* errors that reset the client */
+	char		last_reset[256];
+	LockableTime errors_logged_at;
+} RemoteFailureLog;
+
+static RemoteFailureLog failure_log;
 
 /*
  * Settings
@@ -147,21 +161,53 @@ op_name(LockableRemoteOp op)
 }
 
 /*
- * curl callbacks.  None of them may raise an error: they run inside curl.
+ * curl callbacks.  None of them may raise an error: they run inside curl,
+ * and a longjmp out of it would leave the multi handle in pieces.
  */
 
+/*
+ * Append to the answer body.  The buffer is grown here, not with the
+ * StringInfo functions, whose palloc raises an error when memory runs out:
+ * MCXT_ALLOC_NO_OOM returns NULL instead, and returning a short count
+ * makes curl fail the transfer with CURLE_WRITE_ERROR.
+ */
 static size_t
 write_cb(char *data, size_t size, size_t nmemb, void *userp)
 {
 	RemoteTransfer *t = (RemoteTransfer *) userp;
+	StringInfo	body = &t->body;
 	size_t		n = size * nmemb;
+	size_t		need;
 
-	if (t->body.len + n > REMOTE_MAX_BODY)
+	if (n > REMOTE_MAX_BODY || body->len + n > REMOTE_MAX_BODY)
 	{
 		t->body_too_big = true;
-		return 0;				/* makes curl fail with CURLE_WRITE_ERROR */
+		return 0;
 	}
-	appendBinaryStringInfoNT(&t->body, data, n);
+	need = body->len + n + 1;
+	if (need > (size_t) body->maxlen)
+	{
+		size_t		newlen = body->maxlen;
+		char	   *grown;
+
+		while (newlen < need)
+			newlen *= 2;
+		newlen = Min(newlen, (size_t) REMOTE_MAX_BODY + 1);
+		grown = MemoryContextAllocExtended(TopMemoryContext, newlen,
+										   MCXT_ALLOC_NO_OOM);
+		if (grown == NULL)
+		{
+			t->body_no_memory = true;
+			return 0;
+		}
+		memcpy(grown, body->data, body->len);
+		pfree(body->data);
+		body->data = grown;
+		body->maxlen = (int) newlen;
+	}
+	memcpy(body->data + body->len, data, n);
+	body->len += (int) n;
+	body->data[body->len] = '\0';
 	return n;
 }
 
@@ -215,9 +261,28 @@ progress_cb(void *userp, curl_off_t dltotal, curl_off_t dlnow,
  * The client
  */
 
+/*
+ * Can this libcurl give up on a name resolution that is still running?
+ * c-ares can; the threaded resolver can from 7.87 (CURLOPT_QUICK_EXIT);
+ * the synchronous one blocks in getaddrinfo().
+ */
+static bool
+resolver_is_bounded(void)
+{
+	curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+
+	if (!(v->features & CURL_VERSION_ASYNCHDNS))
+		return false;
+	if (v->ares_num != 0)
+		return true;
+	return LIBCURL_VERSION_NUM >= 0x075700 && v->version_num >= 0x075700;
+}
+
 static RemoteClient *
 client_get(int ntransfers)
 {
+	static bool resolver_noted = false;
+	RemoteClient *c;
 	MemoryContext old;
 	int			max_connections = lockable_remote_max_connections;
 
@@ -226,24 +291,46 @@ client_get(int ntransfers)
 
 	if (client == NULL)
 	{
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_SYSTEM_ERROR),
-					 errmsg("lockable: could not initialize libcurl")));
+		if (!curl_initialized)
+		{
+			if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYSTEM_ERROR),
+						 errmsg("lockable: could not initialize libcurl")));
+			curl_initialized = true;
+		}
+		/* built whole before it is published: an error leaves no half */
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		client = palloc0(sizeof(RemoteClient));
-		client->multi = curl_multi_init();
-		if (client->multi == NULL)
+		c = palloc0(sizeof(RemoteClient));
+		c->ntransfers = ntransfers;
+		c->transfers = palloc0(sizeof(RemoteTransfer) * c->ntransfers);
+		/* a transfer may hold a socket, or two while it connects */
+		c->maxsockets = c->ntransfers * 2 + 8;
+		c->sockets = palloc0(sizeof(RemoteSocket) * c->maxsockets);
+		c->timer_at = LOCKABLE_FOREVER;
+		MemoryContextSwitchTo(old);
+		c->multi = curl_multi_init();
+		if (c->multi == NULL)
+		{
+			pfree(c->sockets);
+			pfree(c->transfers);
+			pfree(c);
 			ereport(ERROR,
 					(errcode(ERRCODE_OUT_OF_MEMORY),
 					 errmsg("lockable: could not create a libcurl multi handle")));
-		client->ntransfers = ntransfers;
-		client->transfers = palloc0(sizeof(RemoteTransfer) * client->ntransfers);
-		/* a transfer may hold a socket, or two while it connects */
-		client->maxsockets = client->ntransfers * 2 + 8;
-		client->sockets = palloc0(sizeof(RemoteSocket) * client->maxsockets);
-		client->timer_at = LOCKABLE_FOREVER;
-		MemoryContextSwitchTo(old);
+		}
+		client = c;
+
+		/* once per worker start: the log says what to expect */
+		if (IsBackgroundWorker && !resolver_noted && !resolver_is_bounded())
+		{
+			resolver_noted = true;
+			ereport(LOG,
+					(errmsg("lockable: libcurl %s cannot give up on a host name lookup",
+							curl_version_info(CURLVERSION_NOW)->version),
+					 errdetail("A slow DNS answer delays remote requests beyond lockable.remote_timeout and cancellation."),
+					 errhint("Use libcurl 7.87 or later, or one built with c-ares, or give lockable.remote_url an IP address or a name in /etc/hosts.")));
+		}
 
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
 		curl_multi_setopt(client->multi, CURLMOPT_SOCKETDATA, client);
@@ -289,6 +376,7 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 		curl_easy_reset(t->easy);
 	resetStringInfo(&t->body);
 	t->body_too_big = false;
+	t->body_no_memory = false;
 	t->errbuf[0] = '\0';
 	t->done = false;
 	t->result = CURLE_OK;
@@ -316,8 +404,19 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 	curl_easy_setopt(t->easy, CURLOPT_URL, url.data);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
+	/* the connect timeout covers name resolution too */
 	curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+#if LIBCURL_VERSION_NUM >= 0x075700
+	/*
+	 * The threaded resolver runs getaddrinfo() in a thread.  When a
+	 * transfer ends before it returns (timeout, cancel), libcurl would wait
+	 * for the thread, that is for the system resolver to give up, with no
+	 * bound and no way to interrupt it; with QUICK_EXIT (7.87) it leaves
+	 * the thread to finish on its own.
+	 */
+	curl_easy_setopt(t->easy, CURLOPT_QUICK_EXIT, 1L);
+#endif
 	curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -483,6 +582,9 @@ transfer_outcome(RemoteClient *c, RemoteTransfer *t)
 		if (t->body_too_big)
 			snprintf(job->error, sizeof(job->error),
 					 "the answer is longer than %d bytes", REMOTE_MAX_BODY);
+		else if (t->body_no_memory)
+			snprintf(job->error, sizeof(job->error),
+					 "out of memory for the answer");
 		else if (t->result == CURLE_OPERATION_TIMEDOUT)
 			snprintf(job->error, sizeof(job->error),
 					 "no answer within lockable.remote_timeout (%s)",
@@ -564,23 +666,35 @@ client_wait(RemoteClient *c, long timeout_ms, uint32 wait_event_info)
 			timeout_ms = timer_ms;
 	}
 
-	set = lockable_create_wait_event_set(nevents);
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < c->nsockets; i++)
-	{
-		uint32		ev = 0;
-
-		if (c->sockets[i].what & CURL_POLL_IN)
-			ev |= WL_SOCKET_READABLE;
-		if (c->sockets[i].what & CURL_POLL_OUT)
-			ev |= WL_SOCKET_WRITEABLE;
-		if (ev != 0)
-			AddWaitEventToSet(set, ev, c->sockets[i].fd, NULL, NULL);
-	}
+	/*
+	 * The set holds an epoll descriptor.  Free it on every path: in the
+	 * worker no resource owner would (CurrentResourceOwner is NULL there),
+	 * and before 17 none does.
+	 */
 	events = palloc(sizeof(WaitEvent) * nevents);
-	n = WaitEventSetWait(set, timeout_ms, events, nevents, wait_event_info);
-	FreeWaitEventSet(set);
+	set = lockable_create_wait_event_set(nevents);
+	PG_TRY();
+	{
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < c->nsockets; i++)
+		{
+			uint32		ev = 0;
+
+			if (c->sockets[i].what & CURL_POLL_IN)
+				ev |= WL_SOCKET_READABLE;
+			if (c->sockets[i].what & CURL_POLL_OUT)
+				ev |= WL_SOCKET_WRITEABLE;
+			if (ev != 0)
+				AddWaitEventToSet(set, ev, c->sockets[i].fd, NULL, NULL);
+		}
+		n = WaitEventSetWait(set, timeout_ms, events, nevents, wait_event_info);
+	}
+	PG_FINALLY();
+	{
+		FreeWaitEventSet(set);
+	}
+	PG_END_TRY();
 
 	for (int i = 0; i < n; i++)
 	{
@@ -679,6 +793,7 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
 
 		ereport(ERROR,
 				(errcode(t->body_too_big ? ERRCODE_PROTOCOL_VIOLATION :
+						 t->body_no_memory ? ERRCODE_OUT_OF_MEMORY :
 						 t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
 						 status == 401 || status == 403 ? ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
 						 (status < 200 || status > 299) ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :
@@ -761,6 +876,38 @@ lockable_remote_worker_busy(void)
 	return client != NULL && client->inflight > 0;
 }
 
+/*
+ * Failed requests are retried, and errors reset the client; say so at most
+ * every 10 seconds each.
+ */
+static void
+failures_report(void)
+{
+	RemoteFailureLog *f = &failure_log;
+	LockableTime now = lockable_clock_now();
+
+	if (f->errors > 0 && now - f->errors_logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: the worker's remote requests failed with an error: %s",
+						f->last_reset),
+				 errdetail_plural("%d error since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
+								  "%d errors since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
+								  f->errors, f->errors)));
+		f->errors = 0;
+		f->errors_logged_at = now;
+	}
+	if (f->failures > 0 && now - f->logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: %d remote requests failed and will be retried",
+						f->failures),
+				 errdetail("The last one: %s.", f->last_error)));
+		f->failures = 0;
+		f->logged_at = now;
+	}
+}
+
 /* Hand finished transfers' answers to the lease table */
 static void
 worker_apply_done(RemoteClient *c)
@@ -775,25 +922,15 @@ worker_apply_done(RemoteClient *c)
 		transfer_finish(c, t);
 		if (t->job.outcome == LOCKABLE_REMOTE_FAILED)
 		{
-			c->failures++;
-			snprintf(c->last_error, sizeof(c->last_error), "%s of \"%.*s\": %s",
+			failure_log.failures++;
+			snprintf(failure_log.last_error, sizeof(failure_log.last_error),
+					 "%s of \"%.*s\": %s",
 					 op_name(t->job.op), (int) t->job.key.len,
 					 t->job.key.name, t->job.error);
 		}
 		lockable_remote_apply(&t->job);
 	}
-
-	/* failed requests are retried; say so at most every 10 seconds */
-	if (c->failures > 0 &&
-		lockable_clock_now() - c->failures_logged_at >= 10 * USECS_PER_SEC)
-	{
-		ereport(LOG,
-				(errmsg("lockable: %d remote requests failed and will be retried",
-						c->failures),
-				 errdetail("The last one: %s.", c->last_error)));
-		c->failures = 0;
-		c->failures_logged_at = lockable_clock_now();
-	}
+	failures_report();
 }
 
 /*
@@ -818,4 +955,56 @@ lockable_remote_worker_wait(long timeout_ms)
 		ResetLatch(MyLatch);	/* before applying: keep later wake-ups */
 	worker_apply_done(c);
 	return latch_set;
+}
+
+/*
+ * lockable_remote_worker_reset
+ *		After an error escaped the worker's remote work (libcurl, the wait
+ *		for its sockets, memory), from the worker's error recovery: give up
+ *		every request in flight, as failed (they are retried as after a
+ *		timeout), and throw the client away, connections included, so that
+ *		the next request starts on a fresh multi handle.  The error is
+ *		logged with the failures, at most every 10 seconds.
+ */
+void
+lockable_remote_worker_reset(const char *error)
+{
+	RemoteClient *c = client;
+	RemoteFailureLog *f = &failure_log;
+
+	f->errors++;
+	strlcpy(f->last_reset, error, sizeof(f->last_reset));
+	if (c == NULL)
+	{
+		failures_report();
+		return;
+	}
+	client = NULL;
+	for (int i = 0; i < c->ntransfers; i++)
+	{
+		RemoteTransfer *t = &c->transfers[i];
+
+		if (t->in_use)
+		{
+			curl_multi_remove_handle(c->multi, t->easy);
+			t->in_use = false;
+			t->job.outcome = LOCKABLE_REMOTE_FAILED;
+			snprintf(t->job.error, sizeof(t->job.error),
+					 "given up after an error: %s", error);
+			f->failures++;
+			snprintf(f->last_error, sizeof(f->last_error),
+					 "%s of \"%.*s\": %s", op_name(t->job.op),
+					 (int) t->job.key.len, t->job.key.name, t->job.error);
+			lockable_remote_apply(&t->job);
+		}
+		if (t->easy != NULL)
+			curl_easy_cleanup(t->easy);
+		if (t->body.data != NULL)
+			pfree(t->body.data);
+	}
+	curl_multi_cleanup(c->multi);
+	pfree(c->transfers);
+	pfree(c->sockets);
+	pfree(c);
+	failures_report();
 }

@@ -97,6 +97,67 @@ worker_remote_pass(LockableRemoteJob *jobs, LockableTime *remote_due)
 		lockable_remote_worker_start(jobs, n);
 }
 
+/*
+ * The remote part of one turn of the loop: claim and start the requests
+ * that are due, then, while requests are in flight, wait for their
+ * answers and the latch together until *next_due.  Returns true if it
+ * waited, with *latch_set saying whether the latch was set.
+ *
+ * An error in here (libcurl, the wait event set, memory) must not end the
+ * worker, or local leases would go unswept until the postmaster restarts
+ * it: it is caught and logged (rate-limited), the requests in flight are
+ * given up as failed and retried, the curl client is thrown away, and the
+ * next remote pass is a second later.  No partition lock is held when an
+ * error can happen here except in lockable_remote_collect and
+ * lockable_remote_apply, and those are released as in any process's error
+ * recovery.
+ */
+static bool
+worker_remote_step(LockableRemoteJob *jobs, bool pass, LockableTime *remote_due,
+				   LockableTime *next_due, bool *latch_set,
+				   MemoryContext cxt)
+{
+	volatile bool waited = false;
+
+	PG_TRY();
+	{
+		if (pg_atomic_read_u32(&lockable_shared->nremote) == 0)
+			*remote_due = LOCKABLE_FOREVER; /* nothing remote to do */
+		else
+		{
+			if (pass || *remote_due <= lockable_clock_now())
+				worker_remote_pass(jobs, remote_due);
+			/* with no room for more requests, only answers make room */
+			if (!(lockable_remote_worker_busy() &&
+				  lockable_remote_worker_capacity() == 0))
+				*next_due = Min(*next_due, *remote_due);
+		}
+		if (lockable_remote_worker_busy())
+		{
+			*latch_set = lockable_remote_worker_wait(ms_until(*next_due,
+															  lockable_clock_now()));
+			waited = true;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		LWLockReleaseAll();
+		pgstat_report_wait_end();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		lockable_remote_worker_reset(edata->message ? edata->message : "?");
+		FreeErrorData(edata);
+		*remote_due = lockable_clock_now() + USECS_PER_SEC;
+		*next_due = Min(*next_due, *remote_due);
+		waited = false;
+	}
+	PG_END_TRY();
+	return waited;
+}
+
 void
 lockable_worker_main(Datum main_arg)
 {
@@ -134,26 +195,13 @@ lockable_worker_main(Datum main_arg)
 		lockable_lease_sweep(&next_due);
 		lockable_shared->last_sweep_usec = lockable_clock_now() - start;
 
-		if (pg_atomic_read_u32(&lockable_shared->nremote) == 0)
-			remote_due = LOCKABLE_FOREVER;	/* nothing remote to do */
-		else
-		{
-			if (latch_set || remote_due <= lockable_clock_now())
-				worker_remote_pass(jobs, &remote_due);
-			/* with no room for more requests, only answers make room */
-			if (!(lockable_remote_worker_busy() &&
-				  lockable_remote_worker_capacity() == 0))
-				next_due = Min(next_due, remote_due);
-		}
-
 		/*
 		 * Both waits reset the latch as soon as they return, before anything
 		 * is looked at, so a wake-up sent while we work is kept for the next
 		 * wait instead of being lost.
 		 */
-		if (lockable_remote_worker_busy())
-			latch_set = lockable_remote_worker_wait(ms_until(next_due, lockable_clock_now()));
-		else
+		if (!worker_remote_step(jobs, latch_set, &remote_due, &next_due,
+								&latch_set, sweep_cxt))
 		{
 			latch_set = (WaitLatch(MyLatch,
 								   WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -14,7 +14,12 @@
 #   - names that need percent-encoding, and lockable.remote_prefix;
 #   - the account token in no log and hidden from non-superusers;
 #   - local leases unaffected, even while the service hangs;
-#   - what remote mode refuses (no URL, lockable_acquire_any).
+#   - what remote mode refuses (no URL, lockable_acquire_any);
+#   - waiters follow the backoff (acquires counted per name at the
+#     stand-in), remote leases are not reachable from other databases,
+#     oversized answers, the worker surviving an error (no file
+#     descriptors, by prlimit), host name lookups bounded by
+#     lockable.remote_timeout and cancellable (t/slow_resolver.c).
 # Sections are numbered as in the test plan; they run in an order that
 # leaves reloads and restarts for last.  Waits are polling loops with the
 # usual TAP timeout; no assertion is about how long something took, except
@@ -114,6 +119,14 @@ sub requests
 	my ($name, $op) = @_;
 	return grep { $_->{name} eq $name && (!defined $op || $_->{op} eq $op) }
 	  @{ control('log') };
+}
+
+# how many /v1 requests of op the stand-in got for name since its last
+# reset, whatever their answers (it keeps no list, so none is dropped)
+sub count_requests
+{
+	my ($name, $op) = @_;
+	return control('count', { name => $name })->{$op};
 }
 
 # another client of the service: GET /v1/OP/NAME with the account token;
@@ -344,6 +357,72 @@ ok(!standin_holds('r6'), 'the stand-in no longer holds r6');
 $s6->quit;
 
 #
+# 6b. A waiter follows the backoff: it asks again after 0.1 s, then twice
+# as long each time up to every second.  Within a 5 s wait that is at most
+# 9 acquires (at 0, 0.1, 0.3, 0.7, 1.5, 2.5, 3.5, 4.5 and at the end, 5 s);
+# a slow machine only stretches the gaps, so it can only send fewer.  Its
+# own refusals, another waiter's refusals and local leases ending do not
+# make it ask sooner: only a remote lease of this cluster of the same name
+# ending does, and there is none here.
+#
+control('take', { name => $_, seconds => 120 }) foreach qw(r6w r6x r6y r6z);
+my $before = count_requests('r6w', 'acquire');
+is(rsql("SELECT lockable_acquire('r6w', '1min', '5s') IS NULL"), 't',
+	'a 5 s wait for r6w, held by another client, returns NULL');
+my $n6 = count_requests('r6w', 'acquire') - $before;
+note "one waiter sent $n6 acquires of r6w in its 5 s wait";
+cmp_ok($n6, '<=', 10, 'the waiter sent at most 10 acquires in 5 s (9 by the backoff)');
+cmp_ok($n6, '>=', 2, 'and asked again at least once');
+
+# three waiters at once, on three names, while local leases come and go
+my %before = map { $_ => count_requests($_, 'acquire') } qw(r6x r6y r6z);
+my @waiters;
+foreach my $name (qw(r6x r6y r6z))
+{
+	my $s = $node->background_psql('postgres', on_error_stop => 0);
+	$s->query_until(qr/waiting/,
+		"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('$name', '1min', '5s') IS NULL;\n");
+	push @waiters, $s;
+}
+sql(q{DO $$
+BEGIN
+	FOR i IN 1..40 LOOP
+		PERFORM lockable_release('l6', lockable_acquire('l6', '1min'));
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$});
+foreach my $s (@waiters)
+{
+	is($s->query(''), 't', 'a concurrent 5 s wait returns NULL');
+	$s->quit;
+}
+foreach my $name (qw(r6x r6y r6z))
+{
+	my $n = count_requests($name, 'acquire') - $before{$name};
+	note "the waiter of $name sent $n acquires in its 5 s wait";
+	cmp_ok($n, '<=', 10,
+		"the waiter of $name sent at most 10 acquires, with two other waiters and 40 local leases ending");
+}
+control('steal', { name => $_ }) foreach qw(r6w r6x r6y r6z);
+
+# A waiter for a name a session of this cluster holds asks nothing while it
+# is held here, and gets it once it is let go of.
+my $t6h = rsql("SELECT lockable_acquire('r6h', '1min')");
+like($t6h, qr/^\d+$/, 'r6h acquired');
+my $s6h = $node->background_psql('postgres', on_error_stop => 0);
+$s6h->query_until(qr/waiting/,
+	"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('r6h', '1min', '1min') IS NOT NULL;\n");
+usleep(1_500_000);
+is(count_requests('r6h', 'acquire'), 1,
+	'while r6h is held here, its waiter sends no acquire');
+is(rsql("SELECT lockable_release('r6h', $t6h)"), 't', 'r6h is released');
+is($s6h->query(''), 't', 'the waiter gets r6h');
+is(count_requests('r6h', 'acquire'), 2, 'with one acquire');
+$s6h->quit;
+is(sql("SELECT lockable_force_release('r6h')"), 't', 'r6h is force-released');
+ok(wait_until(sub { !standin_holds('r6h') }), 'the stand-in lets go of r6h');
+
+#
 # 7. A lease taken away on the service is lost.
 #
 my $lost = stat_value('remote_lost');
@@ -449,6 +528,27 @@ like(rsql("SELECT lockable_acquire('r13', '1min')"), qr/^\d+$/,
 	'with the faults cleared, r13 can be acquired');
 is(rsql("SELECT lockable_release('r13', (SELECT token FROM lockable_leases WHERE name = 'r13'))"),
 	't', 'and released');
+
+# Answers are read into a buffer grown as they come, up to 64 kB: one of
+# 60000 bytes is read whole, one over 64 kB is an error.
+fault('acquire', 'big', bytes => 60000);
+my $t13b = rsql("SELECT lockable_acquire('r13b', '1min')");
+like($t13b, qr/^\d+$/, 'an acquire answered with 60000 bytes of JSON is granted');
+fault('heartbeat', 'big', bytes => 60000);
+my $hb13 = count_requests('r13b', 'heartbeat');
+ok(wait_until(sub { count_requests('r13b', 'heartbeat') >= $hb13 + 2 }),
+	'the worker heartbeats r13b, answered with 60000 bytes of JSON');
+is(sql("SELECT remote_state || '|' || remote_failures FROM lockable_leases WHERE name = 'r13b'"),
+	'held|0', 'and its heartbeats succeed');
+fault('all', 'none');
+is(rsql("SELECT lockable_release('r13b', $t13b)"), 't', 'r13b is released');
+fault('acquire', 'big', bytes => 100000);
+my $err13 = sql_error("SELECT lockable_acquire('r13c', '1min')");
+like($err13, qr/ERROR:  08P01: lockable: remote acquire of "r13c" failed: the answer is longer than 65536 bytes/,
+	'an acquire answered with 100000 bytes fails with 08P01');
+is(rows_for("'r13c'"), '0', 'no lease r13c is left');
+fault('acquire', 'none');
+control('steal', { name => 'r13c' });	# the stand-in did take it
 
 #
 # 11. A hung service: the acquire gives up after lockable.remote_timeout.
@@ -582,6 +682,129 @@ ok(wait_until(sub { !standin_holds('r16') }), 'the stand-in no longer holds r16'
 set_conf('lockable.remote_lease', '3s', '3000');
 
 #
+# 18. A remote lease belongs to the database that acquired it: from another
+# database the functions that take a name do not reach it (as for a local
+# lease), although the name stays busy there (remote names are one per
+# cluster, as on the service).
+#
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other', 'CREATE EXTENSION lockable');
+sub osql { return $node->safe_psql('other', "SET lockable.remote = on;\n$_[0]"); }
+my $t18 = rsql("SELECT lockable_acquire('r18', '1min')");
+like($t18, qr/^\d+$/, 'r18 acquired in database postgres');
+is(osql("SELECT count(*) FROM lockable_leases WHERE name = 'r18'"), '0',
+	'database other does not see r18 in lockable_leases');
+is(osql("SELECT lockable_is_held('r18', $t18)"), 'f',
+	'from database other, lockable_is_held says r18 is not held');
+my (undef, undef, $err18) = $node->psql('other', "SELECT lockable_check('r18', $t18)");
+like($err18, qr/ERROR:  lease "r18" is not held with token $t18/,
+	'from database other, lockable_check raises');
+is(osql("SELECT lockable_heartbeat('r18', $t18)"), 'f',
+	'from database other, lockable_heartbeat of r18 returns false');
+is(osql("SELECT lockable_acquire('r18', '1min') IS NULL"), 't',
+	'from database other, r18 is busy');
+my $t18r = rsql("SELECT lockable_acquire('r18r', '1min')");
+is(osql("SELECT lockable_release('r18r', $t18r)"), 'f',
+	'from database other, lockable_release of r18r returns false');
+rsql("SELECT lockable_acquire('r18f', '1min')");
+is(osql("SELECT lockable_force_release('r18f')"), 'f',
+	'from database other, lockable_force_release of r18f returns false');
+is( sql("SELECT string_agg(name || '|' || remote_state, ',' ORDER BY name) FROM lockable_leases WHERE name LIKE 'r18%'"),
+	'r18|held,r18f|held,r18r|held',
+	'r18, r18f and r18r are still held in database postgres');
+is(sql("SELECT token FROM lockable_leases WHERE name = 'r18'"), $t18,
+	'r18 with its token');
+ok(standin_holds('r18') && standin_holds('r18f') && standin_holds('r18r'),
+	'the stand-in still holds r18, r18f and r18r');
+is(scalar(requests('r18r', 'release')) + scalar(requests('r18f', 'release')),
+	0, 'no release of r18r or r18f was sent');
+is(rsql("SELECT lockable_release('r18r', $t18r)"), 't',
+	'in database postgres, lockable_release of r18r works');
+is(sql("SELECT lockable_force_release('r18f')"), 't',
+	'in database postgres, lockable_force_release of r18f works');
+is(rsql("SELECT lockable_is_held('r18', $t18)"), 't',
+	'in database postgres, lockable_is_held says r18 is held');
+is(rsql("SELECT lockable_heartbeat('r18', $t18)"), 't',
+	'in database postgres, its heartbeat works');
+
+# a lost lease's row is cleared by its own database only
+control('steal', { name => 'r18' });
+ok($node->poll_query_until('postgres',
+		"SELECT remote_state = 'lost' FROM lockable_leases WHERE name = 'r18'"),
+	'r18 is lost after it was stolen');
+is(osql("SELECT lockable_release('r18', $t18)"), 'f',
+	'from database other, the release of lost r18 returns false');
+is(rows_for("'r18'"), '1', 'and the lost row of r18 is still there');
+is(rsql("SELECT lockable_release('r18', $t18)"), 'f',
+	'in database postgres, the release of lost r18 returns false');
+is(rows_for("'r18'"), '0', 'and that clears the lost row');
+
+#
+# 19. An error in the worker's remote requests does not stop the worker.
+# The worker is kept from opening any file (prlimit lowers its
+# RLIMIT_NOFILE to its lowest free descriptor): a heartbeat still goes out
+# on the cached connection, then waiting for the answer needs an epoll
+# descriptor and raises "epoll_create1 failed".  The worker must log it,
+# count the heartbeat failed, go on sweeping local leases, and heartbeat
+# again once descriptors can be had.
+#
+SKIP:
+{
+	my $prlimit = (grep { -x $_ } qw(/usr/bin/prlimit /bin/prlimit))[0];
+	skip 'prlimit (util-linux) and /proc are needed', 15
+	  unless $prlimit && -d '/proc/self/fd';
+
+	set_conf('lockable.remote_lease', '30s', '30000');
+	my $t19 = rsql("SELECT lockable_acquire('r19', '1min')");
+	like($t19, qr/^\d+$/, 'r19 acquired');
+	ok(wait_until(sub { count_requests('r19', 'heartbeat') >= 2 }),
+		'the worker heartbeats r19');
+	my $wpid = sql("SELECT worker_pid FROM lockable_stats");
+	opendir(my $dh, "/proc/$wpid/fd") or die "/proc/$wpid/fd: $!";
+	my %open = map { $_ => 1 } grep { /^\d+$/ } readdir $dh;
+	closedir $dh;
+	my $free = 0;
+	$free++ while $open{$free};
+	my ($soft, $hard) = PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/limits")
+	  =~ /^Max open files\s+(\S+)\s+(\S+)/m;
+	$log_offset = -s $node->logfile;
+	my $hb_errors19 = stat_value('remote_heartbeat_errors');
+	my $expired19 = stat_value('expired');
+	like(sql("SELECT lockable_acquire('e19', '1s')"), qr/^\d+$/,
+		'a local lease e19 with ttl 1 s');
+	system($prlimit, '--pid', $wpid, "--nofile=$free:$hard") == 0
+	  or die "prlimit failed";
+	ok(wait_until(sub { $node->log_contains(qr/epoll_create1 failed/, $log_offset) }),
+		'the worker hits "epoll_create1 failed" waiting for a heartbeat');
+	ok($node->poll_query_until('postgres',
+			"SELECT expired > $expired19 AND NOT EXISTS (SELECT FROM lockable_leases WHERE name = 'e19') FROM lockable_stats"),
+		'the worker sweeps local lease e19 meanwhile');
+	ok($node->poll_query_until('postgres',
+			"SELECT remote_heartbeat_errors > $hb_errors19 FROM lockable_stats"),
+		'lockable_stats.remote_heartbeat_errors counts the failed heartbeat');
+	is(sql("SELECT worker_pid FROM lockable_stats"),
+		$wpid, 'the worker is still the same process');
+	ok(wait_until(sub { $node->log_contains(qr/LOG:  lockable: the worker's remote requests failed with an error/, $log_offset) }),
+		'the worker logs the error');
+	# (if the worker died, the postmaster started another without the limit)
+	system($prlimit, '--pid', $wpid, "--nofile=$soft:$hard");
+
+	# r19 may have run out on the stand-in (its lease is 3 s) meanwhile
+	my $t19b = rsql("SELECT lockable_acquire('r19b', '1min')");
+	like($t19b, qr/^\d+$/, 'with descriptors back, r19b is acquired');
+	ok($node->poll_query_until('postgres',
+			"SELECT remote_heartbeat_at > acquired_at AND remote_failures = 0 FROM lockable_leases WHERE name = 'r19b'"),
+		'and the worker heartbeats it');
+	ok(!$node->log_contains(qr/"lockable worker" \(PID \d+\) exited/, $log_offset),
+		'the worker did not exit');
+	is(rsql("SELECT lockable_release('r19b', $t19b)"), 't', 'r19b is released');
+	sql("SELECT lockable_force_release('r19')");
+	ok($node->poll_query_until('postgres', 'SELECT remote_leases = 0 FROM lockable_stats'),
+		'the worker is done with r19 and r19b');
+	set_conf('lockable.remote_lease', '3s', '3000');
+}
+
+#
 # 17. What remote mode refuses.
 #
 $err = sql_error("SELECT * FROM lockable_acquire_any(ARRAY['a17', 'b17'], '1min')");
@@ -620,6 +843,87 @@ like($err, qr/ERROR:  08006: lockable: remote acquire of "r10" failed: /,
 is(rows_for("'r10'"), '0', 'no lease r10 is left');
 is(stat_value('remote_leases'), '0', 'no remote lease is left');
 set_conf('lockable.remote_url', "'$base/v1'");
+
+#
+# 20. Name resolution is bounded by lockable.remote_timeout and can be
+# cancelled.  t/slow_resolver.c, preloaded into the server, makes
+# getaddrinfo() of slow.lockable.test take 60 s (then 127.0.0.1), as a
+# DNS server that does not answer would; no DNS server is involved.
+# libcurl resolves in a thread and gives up waiting for it at the timeout
+# or on cancel; it must not then wait for the thread to finish.
+#
+SKIP:
+{
+	my $cc = `pg_config --cc`;
+	chomp $cc;
+	my $shim = "$tmp/slow_resolver.so";
+	skip 'no C compiler for t/slow_resolver.c', 20
+	  unless $cc
+	  && system(split(/\s+/, $cc), '-shared', '-fPIC', '-o', $shim,
+		"$FindBin::RealBin/slow_resolver.c", '-ldl') == 0;
+	{
+		local $ENV{LD_PRELOAD} = $shim;
+		local $ENV{LOCKABLE_TEST_SLOW_HOST} = 'slow.lockable.test';
+		local $ENV{LOCKABLE_TEST_SLOW_SECONDS} = '60';
+		$node->restart;
+	}
+	set_conf('lockable.remote_url', "'http://slow.lockable.test:$standin_port/v1'");
+
+	$start = time();
+	$err = sql_error("SELECT lockable_acquire('r20', '1min')");
+	$took = time() - $start;
+	like($err, qr/ERROR:  08006: lockable: remote acquire of "r20" failed: no answer within lockable\.remote_timeout \(Resolving timed out/,
+		'an acquire whose host name does not resolve fails with 08006 naming lockable.remote_timeout');
+	cmp_ok($took, '<', 20, 'it returned long before the name resolved (60 s)');
+	note sprintf('the acquire returned after %.1f s', $took);
+
+	# the worker's requests: local leases are swept while they time out (a
+	# long remote lease keeps the worker retrying the heartbeat)
+	set_conf('lockable.remote_lease', '300s', '300000');
+	set_conf('lockable.remote_url', "'$base/v1'");
+	my $t20 = rsql("SELECT lockable_acquire('r20', '1min')");
+	like($t20, qr/^\d+$/, 'r20 acquired with the address that resolves');
+	set_conf('lockable.remote_url', "'http://slow.lockable.test:$standin_port/v1'");
+	$hb_errors = stat_value('remote_heartbeat_errors');
+	ok($node->poll_query_until('postgres',
+			"SELECT remote_heartbeat_errors > $hb_errors FROM lockable_stats"),
+		'a heartbeat of r20 to the host that does not resolve fails');
+	$expired = stat_value('expired');
+	$start = time();
+	like(sql("SELECT lockable_acquire('e20', '1s')"), qr/^\d+$/, 'a local lease with ttl 1 s');
+	ok($node->poll_query_until('postgres',
+			"SELECT expired > $expired AND NOT EXISTS (SELECT FROM lockable_leases WHERE name = 'e20') FROM lockable_stats"),
+		'the worker sweeps it when it expires');
+	$took = time() - $start;
+	cmp_ok($took, '<', 20, 'in time although heartbeats wait for the name');
+	note sprintf('the local lease was swept %.1f s after it was acquired', $took);
+	sql("SELECT lockable_force_release('r20')");
+
+	# cancel, with a timeout that would not end the request
+	set_conf('lockable.remote_timeout', '60s', '60000');
+	my $s20 = $node->background_psql('postgres', on_error_stop => 0);
+	my $s20_pid = $s20->query_safe('SELECT pg_backend_pid()');
+	$s20->query_until(qr/asking/,
+		"SET lockable.remote = on;\n\\echo asking\nSELECT lockable_acquire('r20c', '1min');\n");
+	ok($node->poll_query_until('postgres',
+			"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $s20_pid"),
+		'the acquiring backend waits for the name to resolve');
+	$start = time();
+	sql("SELECT pg_cancel_backend($s20_pid)");
+	$s20->query('');
+	$took = time() - $start;
+	like($s20->{stderr}, qr/ERROR:  canceling statement due to user request/,
+		'pg_cancel_backend ends the acquire');
+	cmp_ok($took, '<', 20, 'long before the name resolved (60 s)');
+	note sprintf('the cancelled acquire returned after %.1f s', $took);
+	$all_errors .= $s20->{stderr};
+	$s20->quit;
+	set_conf('lockable.remote_timeout', '1s', '1000');
+	set_conf('lockable.remote_lease', '3s', '3000');
+	set_conf('lockable.remote_url', "'$base/v1'");
+	ok($node->poll_query_until('postgres', 'SELECT remote_leases = 0 FROM lockable_stats'),
+		'no remote lease is left');
+}
 
 #
 # 9. A wrong token, and none (the token is a postmaster setting).

@@ -52,8 +52,16 @@ percent-decoded ('+' is a space, so encode a literal '+' as %2B):
           hang     sleep until this fault is cleared or changed (polled
                    every 50 ms) or 600 s pass, then answer normally
           close    close the connection without answering
+          big      answer 200 {"response": true|false, "pad": "xxx..."}
+                   carrying out the op, padded to N bytes in all
+                   (&bytes=N, default 100000)
         Answers {"faults": {op: {"kind":..., "seconds":..., "status":...}
         or null, ...}}.
+    /_control/count?name=X
+        {"acquire": n, "heartbeat": n, "release": n}: every /v1 request
+        for name X since the last reset, whatever its answer (faulted,
+        401 and closed ones included); unlike /_control/log it keeps no
+        list, so nothing is dropped however many there are.
     /_control/take?name=X[&seconds=S]
         make X held by someone else for S seconds (default: the lease),
         whatever its state.
@@ -95,7 +103,8 @@ import time
 import urllib.parse
 
 OPS = ("acquire", "heartbeat", "release")
-FAULT_KINDS = ("none", "status", "nonjson", "badjson", "slow", "hang", "close")
+FAULT_KINDS = ("none", "status", "nonjson", "badjson", "slow", "hang", "close",
+               "big")
 HANG_LIMIT = 600.0
 LOG_KEEP = 1000
 MAX_DISCARD = 1 << 20
@@ -104,14 +113,15 @@ MAX_DISCARD = 1 << 20
 class Fault:
     """One injected fault; compared by identity so a hang notices a change."""
 
-    def __init__(self, kind, seconds, status):
+    def __init__(self, kind, seconds, status, size):
         self.kind = kind
         self.seconds = seconds
         self.status = status
+        self.size = size
 
     def as_json(self):
         return {"kind": self.kind, "seconds": self.seconds,
-                "status": self.status}
+                "status": self.status, "bytes": self.size}
 
 
 class State:
@@ -134,6 +144,7 @@ class State:
         self.counts = {op: {"true": 0, "false": 0, "error": 0} for op in OPS}
         self.unauthorized = 0
         self.requests = 0
+        self.per_name = {}      # name -> {op: n}, every /v1 request
         self.conn_total = 0
         self.conn_max = self.conn_open
         self.recent = collections.deque(maxlen=LOG_KEEP)
@@ -187,6 +198,12 @@ class Server(http.server.ThreadingHTTPServer):
 
 def _dumps(obj):
     return json.dumps(obj).encode("ascii")
+
+
+def _padded(ok, size):
+    """{"response": ok, "pad": "xx..."}, size bytes long (or a bit more)."""
+    head = _dumps({"response": ok, "pad": ""})
+    return _dumps({"response": ok, "pad": "x" * max(size - len(head), 0)})
 
 
 BODY_TRUE = _dumps({"response": True})
@@ -329,6 +346,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._send(400, BODY_BAD_NAME)
             self._record(op, segs[3], 400, "-", BODY_BAD_NAME, True)
             return
+        with st.lock:
+            per = st.per_name.setdefault(name, {o: 0 for o in OPS})
+            per[op] += 1
         if self.command != "GET":
             self._send(405, BODY_BAD_METHOD, extra=(("Allow", "GET"),))
             self._record(op, name, 405, "-", BODY_BAD_METHOD, True)
@@ -343,7 +363,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
         with st.lock:
             fault = st.faults.get(op)
-        if fault is not None:
+        if fault is not None and fault.kind != "big":
             if self._apply_fault(op, name, fault):
                 return
 
@@ -364,6 +384,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ok = True
             st.counts[op]["true" if ok else "false"] += 1
         body = BODY_TRUE if ok else BODY_FALSE
+        if fault is not None and fault.kind == "big":
+            body = _padded(ok, fault.size)
         self._send(200, body)
         self._record(op, name, 200, "ok", body, True)
 
@@ -443,6 +465,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ValueError(f"unknown kind {kind!r}")
             seconds = float(params.get("seconds", "5"))
             status = int(params.get("status", "500"))
+            size = int(params.get("bytes", "100000"))
+            if not 0 <= size <= 1 << 24:
+                raise ValueError("bytes must be 0-16777216")
             if not 200 <= status <= 599:
                 raise ValueError("status must be 200-599")
             if seconds < 0:
@@ -453,8 +478,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if kind == "none":
                         st.faults.pop(target, None)
                     else:
-                        st.faults[target] = Fault(kind, seconds, status)
+                        st.faults[target] = Fault(kind, seconds, status, size)
                 return 200, {"faults": st.faults_json()}
+
+        if what == "count":
+            name = params.get("name", "")
+            if not name:
+                raise ValueError("name is required")
+            with st.lock:
+                return 200, dict(st.per_name.get(name, {o: 0 for o in OPS}))
 
         if what in ("take", "steal"):
             name = params.get("name", "")
