@@ -756,7 +756,7 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 	ttl = ttl_arg(fcinfo, 2, 0);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, false);
-	lockable_horizon_check(ttl);
+	lockable_horizon_check_ttl(ttl);
 	req.count_refusal = pg_atomic_read_u32(&lockable_shared->nremote) == 0;
 	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
 	if (res == LEASE_OP_NOT_HELD &&
@@ -791,7 +791,6 @@ lockable_release(PG_FUNCTION_ARGS)
 	token = token_arg(fcinfo, 1);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	lockable_horizon_check(0);
 	res = lockable_lease_release(&req, token, InvalidOid, &owner);
 	if (res == LEASE_OP_NOT_HELD &&
 		remote_fallback(&req, VARDATA_ANY(name), len))
@@ -823,7 +822,6 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	check_ready();
 	name = name_arg(fcinfo, 0, &len);
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	lockable_horizon_check(0);
 	if (lockable_lease_force_release(&req))
 		PG_RETURN_BOOL(true);
 	/* a remote lease of that name, then; the worker lets go of it */

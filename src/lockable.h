@@ -59,12 +59,19 @@
  *	  partition lock, and is never allowed above lockable.max_leases.
  *
  * 8. Durability (persist.c): tokens_reserved and ttl_horizon only grow, and
- *	  only under horizon_lock, after the horizon file has been written.
- *	  Before taking a partition lock to grant or renew, a backend checks
- *	  that the next token is well below tokens_reserved and its ttl within
- *	  ttl_horizon (lockable_horizon_check), so nothing is granted beyond
- *	  what a crash would remember.  No I/O happens under a partition lock.
- *	  grace_until is set once at startup and only ever cleared.
+ *	  only under horizon_lock, after the horizon file has been written (a
+ *	  failed write changes nothing).  Before taking a partition lock to
+ *	  grant, an acquire checks that the next token is well below
+ *	  tokens_reserved and its ttl within ttl_horizon (lockable_horizon_check);
+ *	  a heartbeat checks only its ttl (lockable_horizon_check_ttl).  Release,
+ *	  force release, the sweep and session ends check nothing: the tokens
+ *	  they issue hand a lease to a waiter, which checked before it queued,
+ *	  and at most MaxBackends backends are between a check and their grant
+ *	  or queued, far fewer than LOCKABLE_TOKEN_MARGIN.  So nothing is
+ *	  granted beyond what a crash would remember, and only an acquire or
+ *	  heartbeat that needs the file written can fail on a disk error.  No
+ *	  I/O happens under a partition lock.  grace_until is set once at
+ *	  startup and only ever cleared.
  *
  * 9. lockable_acquire_any waiters ("any-waiters") are not queued on a
  *	  lease; they count themselves in any_waiters and sleep on any_cv.
@@ -455,7 +462,7 @@ extern LockableLost *lockable_remote_lost_snapshot(Oid dbid, int *n);
 /* persist.c */
 extern void lockable_persist_startup(void);
 extern void lockable_horizon_check(int64 ttl);
-extern void lockable_horizon_extend(int64 ttl);
+extern void lockable_horizon_check_ttl(int64 ttl);
 extern void lockable_horizon_maintain(void);
 
 /* remote.c */

@@ -31,6 +31,12 @@
  * period of lockable.crash_grace; turning that off makes leases free at
  * once after a crash, which is unsafe and explicit.
  *
+ * Disk errors never stop the engine: a failed write is retried by the
+ * worker, reported at most once a minute, and only a grant or renewal that
+ * needs a durable record it cannot get fails, with a disk (53) or I/O (58)
+ * error.  Release, force release and heartbeats within the ttl horizon need
+ * no I/O.
+ *
  * A missing, stale or corrupt file is logged and ignored; the server always
  * starts.  If the horizon cannot be read, tokens continue from the current
  * time in microseconds (larger than any count of grants) and the grace
@@ -43,6 +49,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "access/xlog.h"
@@ -67,6 +74,18 @@
 
 /* A backend extends the reservation itself when fewer are left than this */
 #define LOCKABLE_TOKEN_MARGIN	(LOCKABLE_TOKEN_BLOCK / 4)
+
+/*
+ * Handoffs issue tokens without a check of their own (protocol rule 8):
+ * the margin must exceed twice the number of backends, which is at most
+ * MAX_BACKENDS = 2^18 - 1 on every supported version.
+ */
+StaticAssertDecl(LOCKABLE_TOKEN_MARGIN > 2 * ((1 << 18) - 1),
+				 "LOCKABLE_TOKEN_MARGIN must exceed twice MAX_BACKENDS");
+
+/* How often the worker retries a failed write, and reports failures */
+#define RETRY_INTERVAL		USECS_PER_SEC
+#define REPORT_INTERVAL		(60 * USECS_PER_SEC)
 
 typedef struct HorizonData
 {
@@ -107,25 +126,78 @@ typedef struct StateTrailer
 	pg_crc32c	crc;			/* of everything before it, and count */
 } StateTrailer;
 
+/* Why the last write of a file failed */
+typedef struct IOFailure
+{
+	const char *what;			/* "create", "write", ... */
+	char		path[MAXPGPATH];
+	int			err;			/* errno */
+} IOFailure;
+
 bool		lockable_crash_grace = true;
 
+/* the worker's retries of a failed horizon write (only the worker uses it) */
+static LockableTime retry_last = 0;
+static LockableTime report_last = 0;
+static int	failed_attempts = 0;	/* since the writes began to fail */
+static bool write_failing = false;
+
+static void
+io_failed(IOFailure *f, const char *what, const char *path)
+{
+	f->err = errno;
+	f->what = what;
+	strlcpy(f->path, path, sizeof(f->path));
+}
+
+/* errmsg-style text of a failure, e.g. 'could not create file "x": ...' */
+#define IO_FAILURE_FMT	"could not %s file \"%s\": %s"
+#define IO_FAILURE_ARGS(f)	(f)->what, (f)->path, strerror((f)->err)
+
+/* A SQLSTATE of class 53 (insufficient resources) or 58 (system error) */
+static int
+io_errcode(const IOFailure *f)
+{
+	switch (f->err)
+	{
+		case ENOSPC:
+#ifdef EDQUOT
+		case EDQUOT:
+#endif
+			return ERRCODE_DISK_FULL;
+		case ENFILE:
+		case EMFILE:
+		case ENOMEM:
+			return ERRCODE_INSUFFICIENT_RESOURCES;
+		default:
+			return ERRCODE_IO_ERROR;
+	}
+}
+
 /*
- * Write data to path durably: a temporary file, fsync, durable_rename.
- * Returns false (after reporting at elevel) on failure.
+ * Write data to path durably: a temporary file, fsync, rename, fsync of
+ * the directory (what durable_rename does, done here step by step so that
+ * each step's errno is kept for the caller's report).  Returns false, with
+ * *f saying what failed, if it could not; reports nothing itself.  The
+ * previous content of path stays as it was unless the rename happened.
  */
 static bool
-write_file_durably(const char *path, const void *data, size_t len, int elevel)
+write_file_durably(const char *path, const void *data, size_t len,
+				   IOFailure *f)
 {
 	char		tmp[MAXPGPATH];
 	int			fd;
 
+	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
+	{
+		io_failed(f, "create directory for", path);
+		return false;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	if (fd < 0)
 	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create file \"%s\": %m", tmp)));
+		io_failed(f, "create", tmp);
 		return false;
 	}
 	errno = 0;
@@ -133,21 +205,41 @@ write_file_durably(const char *path, const void *data, size_t len, int elevel)
 	{
 		if (errno == 0)
 			errno = ENOSPC;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not write file \"%s\": %m", tmp)));
+		io_failed(f, "write", tmp);
+		CloseTransientFile(fd);
+		return false;
+	}
+	if (pg_fsync(fd) != 0)
+	{
+		io_failed(f, "fsync", tmp);
 		CloseTransientFile(fd);
 		return false;
 	}
 	if (CloseTransientFile(fd) != 0)
 	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not close file \"%s\": %m", tmp)));
+		io_failed(f, "close", tmp);
 		return false;
 	}
-	/* fsyncs the file and the directory */
-	return durable_rename(tmp, path, elevel) == 0;
+	if (rename(tmp, path) != 0)
+	{
+		io_failed(f, "rename", tmp);
+		return false;
+	}
+	fd = OpenTransientFile(LOCKABLE_DIR, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		io_failed(f, "open directory of", path);
+		return false;
+	}
+	/* as fsync_fname_ext: some systems cannot fsync a directory */
+	if (pg_fsync(fd) != 0 && errno != EBADF && errno != EINVAL)
+	{
+		io_failed(f, "fsync directory of", path);
+		CloseTransientFile(fd);
+		return false;
+	}
+	CloseTransientFile(fd);
+	return true;
 }
 
 /*
@@ -205,12 +297,9 @@ horizon_crc(const HorizonData *h)
 	return crc;
 }
 
-/*
- * Write the horizon file durably.  Returns false (reported at elevel) if
- * it could not be written.
- */
+/* Write the horizon file durably; false (see *f) if it could not be */
 static bool
-horizon_write(uint64 tokens_reserved, int64 ttl_horizon, int elevel)
+horizon_write(uint64 tokens_reserved, int64 ttl_horizon, IOFailure *f)
 {
 	HorizonData h;
 
@@ -220,81 +309,164 @@ horizon_write(uint64 tokens_reserved, int64 ttl_horizon, int elevel)
 	h.tokens_reserved = tokens_reserved;
 	h.ttl_horizon = ttl_horizon;
 	h.crc = horizon_crc(&h);
-
-	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
-	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create directory \"%s\": %m",
-						LOCKABLE_DIR)));
-		return false;
-	}
-	return write_file_durably(LOCKABLE_HORIZON_FILE, &h, sizeof(h), elevel);
+	return write_file_durably(LOCKABLE_HORIZON_FILE, &h, sizeof(h), f);
 }
 
 /*
- * lockable_horizon_extend
- *		Durably record a token reservation reaching past the next token by
- *		a block, and a ttl horizon of at least ttl.  Raises an error if the
- *		file cannot be written: nothing may be granted beyond the horizon.
+ * Make the durable horizon reach at least min_left tokens past the next
+ * token and cover ttl, unless it already does.  Returns false (see *f) if
+ * the file could not be written; then nothing changes.
  *
  * Takes the horizon lock; the caller holds no partition lock.
  */
-void
-lockable_horizon_extend(int64 ttl)
+static bool
+horizon_extend(int64 ttl, uint64 min_left, IOFailure *f)
 {
 	LockableShared *s = lockable_shared;
 	uint64		next;
 	uint64		reserved;
 	int64		ttl_horizon;
+	bool		ok;
 
 	LWLockAcquire(s->horizon_lock, LW_EXCLUSIVE);
 	next = pg_atomic_read_u64(&s->next_token);
-	if (next + LOCKABLE_TOKEN_BLOCK / 2 < pg_atomic_read_u64(&s->tokens_reserved) &&
-		ttl <= s->ttl_horizon)
+	reserved = pg_atomic_read_u64(&s->tokens_reserved);
+	if (next + min_left < reserved && ttl <= s->ttl_horizon)
 	{
 		LWLockRelease(s->horizon_lock);
-		return;					/* someone else did it */
+		return true;			/* someone else did it */
 	}
 
-	reserved = next + LOCKABLE_TOKEN_BLOCK;
+	reserved = Max(reserved, next + LOCKABLE_TOKEN_BLOCK);
 	ttl_horizon = Max(ttl, s->ttl_horizon);
-	(void) horizon_write(reserved, ttl_horizon, ERROR);
-
-	pg_atomic_write_u64(&s->tokens_reserved, reserved);
-	s->ttl_horizon = ttl_horizon;
+	ok = horizon_write(reserved, ttl_horizon, f);
+	if (ok)
+	{
+		pg_atomic_write_u64(&s->tokens_reserved, reserved);
+		s->ttl_horizon = ttl_horizon;
+	}
 	LWLockRelease(s->horizon_lock);
+	return ok;
 }
 
 /*
  * lockable_horizon_check
- *		Before granting or renewing with ttl: is the horizon far enough?
- *		One comparison of shared values on the hot path; I/O only when the
- *		reservation is nearly used up or ttl is the largest ever.
+ *		Before an acquire grants (or queues) with ttl: are enough tokens
+ *		reserved, and is ttl within the ttl horizon?  One comparison of
+ *		shared values on the hot path; I/O only when the reservation is
+ *		nearly used up (the worker normally renews it long before) or ttl
+ *		is the largest ever.  If the file cannot be written, the grant
+ *		cannot be made durable: a disk or I/O error.
  */
 void
 lockable_horizon_check(int64 ttl)
 {
 	LockableShared *s = lockable_shared;
+	IOFailure	f;
 
-	if (unlikely(ttl > s->ttl_horizon ||
-				 pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_MARGIN >=
-				 pg_atomic_read_u64(&s->tokens_reserved)))
-		lockable_horizon_extend(ttl);
+	if (likely(ttl <= s->ttl_horizon &&
+			   pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_MARGIN <
+			   pg_atomic_read_u64(&s->tokens_reserved)))
+		return;
+	if (!horizon_extend(ttl, LOCKABLE_TOKEN_MARGIN, &f))
+		ereport(ERROR,
+				(errcode(io_errcode(&f)),
+				 ttl > s->ttl_horizon ?
+				 errmsg("lockable: could not record the ttl horizon durably") :
+				 errmsg("lockable: could not reserve fencing tokens durably"),
+				 errdetail("Writing \"%s\" failed: " IO_FAILURE_FMT ".",
+						   LOCKABLE_HORIZON_FILE, IO_FAILURE_ARGS(&f)),
+				 errhint("Free disk space or fix the permissions of %s in the data directory.  Releases and heartbeats keep working meanwhile.",
+						 LOCKABLE_DIR)));
+}
+
+/*
+ * lockable_horizon_check_ttl
+ *		Before a heartbeat renews with ttl: no token is issued, so only a
+ *		ttl longer than any before needs the file written.
+ */
+void
+lockable_horizon_check_ttl(int64 ttl)
+{
+	IOFailure	f;
+
+	if (likely(ttl <= lockable_shared->ttl_horizon))
+		return;
+	if (!horizon_extend(ttl, 0, &f))
+		ereport(ERROR,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not record the ttl horizon durably"),
+				 errdetail("Writing \"%s\" failed: " IO_FAILURE_FMT ".  The lease keeps its deadline.",
+						   LOCKABLE_HORIZON_FILE, IO_FAILURE_ARGS(&f)),
+				 errhint("Renew with a ttl no longer than %lld ms, or free disk space or fix the permissions of %s in the data directory.",
+						 (long long) (lockable_shared->ttl_horizon / 1000),
+						 LOCKABLE_DIR)));
 }
 
 /*
  * lockable_horizon_maintain
- *		From the worker: reserve the next block before backends need it.
+ *		From the worker, each time round its loop: reserve the next block
+ *		of tokens before backends need it.  Never raises an error: a failed write is retried once a second
+ *		and reported at most once a minute, and the worker goes on sweeping.
  */
 void
 lockable_horizon_maintain(void)
 {
 	LockableShared *s = lockable_shared;
+	LockableTime now;
+	IOFailure	f;
 
-	if (pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_BLOCK / 2 >=
+	if (pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_BLOCK / 2 <
 		pg_atomic_read_u64(&s->tokens_reserved))
-		lockable_horizon_extend(0);
+	{
+		if (write_failing)
+		{
+			/* a backend wrote it meanwhile */
+			ereport(LOG,
+					(errmsg("lockable: the horizon file is written again, after %d failed attempts",
+							failed_attempts)));
+			write_failing = false;
+			failed_attempts = 0;
+		}
+		return;
+	}
+
+	now = lockable_clock_now();
+	if (write_failing && now - retry_last < RETRY_INTERVAL)
+		return;
+	retry_last = now;
+
+	if (horizon_extend(0, LOCKABLE_TOKEN_BLOCK / 2, &f))
+	{
+		if (write_failing)
+			ereport(LOG,
+					(errmsg("lockable: the horizon file is written again, after %d failed attempts",
+							failed_attempts)));
+		write_failing = false;
+		failed_attempts = 0;
+		return;
+	}
+
+	failed_attempts++;
+	if (write_failing && now - report_last < REPORT_INTERVAL)
+		return;
+	{
+		uint64		reserved = pg_atomic_read_u64(&s->tokens_reserved);
+		uint64		next = pg_atomic_read_u64(&s->next_token);
+
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not reserve fencing tokens durably: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("%llu reserved tokens are left before acquires fail; releases and heartbeats keep working.  The worker tries again every second and reports at most once a minute (%d attempts so far).",
+						   (unsigned long long) (reserved > next + LOCKABLE_TOKEN_MARGIN ?
+												 reserved - next - LOCKABLE_TOKEN_MARGIN : 0),
+						   failed_attempts),
+				 errhint("Free disk space or fix the permissions of %s in the data directory.",
+						 LOCKABLE_DIR)));
+	}
+	write_failing = true;
+	report_last = now;
 }
 
 /*
@@ -470,6 +642,7 @@ state_dump(int code, Datum arg)
 	LeaseInfo  *leases;
 	LockableTime now;
 	TimestampTz now_wall;
+	IOFailure	f;
 	int			n;
 
 	if (code != 0 || lockable_shared == NULL)
@@ -526,18 +699,15 @@ state_dump(int code, Datum arg)
 	FIN_CRC32C(trailer.crc);
 	appendBinaryStringInfo(&buf, (char *) &trailer, sizeof(trailer));
 
-	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create directory \"%s\": %m",
-						LOCKABLE_DIR)));
-		return;
-	}
-	if (write_file_durably(LOCKABLE_STATE_FILE, buf.data, buf.len, LOG))
+	if (write_file_durably(LOCKABLE_STATE_FILE, buf.data, buf.len, &f))
 		ereport(LOG,
 				(errmsg("lockable: saved %d leases for the next start",
 						trailer.count)));
+	else
+		ereport(LOG,
+				(errmsg("lockable: could not save leases: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("The next start counts as a crash.")));
 }
 
 /*
@@ -551,6 +721,7 @@ lockable_persist_startup(void)
 {
 	LockableShared *s = lockable_shared;
 	HorizonData h;
+	IOFailure	f;
 	bool		horizon_exists;
 	bool		horizon_valid;
 	bool		dir_exists;
@@ -610,14 +781,22 @@ lockable_persist_startup(void)
 	/*
 	 * Record durably where tokens and ttls stand before anything is granted:
 	 * restored leases must be covered by the ttl horizon even if the horizon
-	 * file was lost.  If that fails, the first grant tries again, since the
-	 * reservation then ends at the next token.
+	 * file was lost.  If that fails, the first grant (or the worker) tries
+	 * again, since the reservation then ends at the next token.
 	 */
 	s->ttl_horizon = Max(s->ttl_horizon, ttl_need);
-	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, s->ttl_horizon, LOG))
+	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, s->ttl_horizon, &f))
 		pg_atomic_write_u64(&s->tokens_reserved, next_token + LOCKABLE_TOKEN_BLOCK);
 	else
+	{
 		pg_atomic_write_u64(&s->tokens_reserved, next_token);
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not reserve fencing tokens durably: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("No lease can be granted until the worker or an acquire writes \"%s\".",
+						   LOCKABLE_HORIZON_FILE)));
+	}
 
 	on_shmem_exit(state_dump, (Datum) 0);
 }
