@@ -406,7 +406,9 @@ extern PGDLLIMPORT int lockable_remote_lease;	/* milliseconds */
 extern PGDLLIMPORT int lockable_remote_max_connections;
 
 /* clock.c */
+#define LOCKABLE_BOOT_ID_LEN	40
 extern LockableTime lockable_clock_now(void);
+extern bool lockable_clock_boot(int64 *usec, char *boot_id);
 extern TimestampTz lockable_clock_to_timestamptz(LockableTime t,
 												 LockableTime now,
 												 TimestampTz now_wall);

@@ -9,10 +9,22 @@
  * shutdown (as pg_stat_statements writes its file; "clean" meaning that
  * pg_control says so, so an immediate shutdown counts as a crash, as it
  * does for PostgreSQL's own recovery): every live plain lease with its
- * name, token, owner, ttl and wall-clock deadline, the next token, and a
- * crash grace period that is still running.  It is read, and removed, at
+ * name, token, owner, ttl and remaining time, the next token, and a crash
+ * grace period that is still running.  It records pg_control's checkpoint
+ * and time of that shutdown, and is only restored at a start that finds
+ * pg_control as it left it, so a file that could not be removed, or a copy
+ * of one, is never restored after a crash.  It is read, and removed, at
  * the next start.  Keepalive leases are not written: their sessions are
  * gone after a restart.
+ *
+ * Remaining times are kept as the time left at shutdown (deadline less
+ * written_at, both taken from one reading of the clocks), never recomputed
+ * from the wall clock at the next start: a clock stepped while the server
+ * was down must not shorten a lease.  The time the server was down is
+ * counted only when it can be measured without the wall clock: on the
+ * machine's boot clock, if the machine did not reboot meanwhile (same boot
+ * id).  Otherwise it is not counted, and a restored lease lasts its whole
+ * remaining time from the start: longer than it would have, never shorter.
  *
  * horizon is written durably (fsync, durable_rename) whenever it must
  * grow, which is rare: it holds
@@ -70,7 +82,8 @@
 
 #define STATE_MAGIC		0x4C4B4C53	/* "LKLS" */
 #define HORIZON_MAGIC	0x4C4B4C48	/* "LKLH" */
-#define FILE_VERSION	1
+#define HORIZON_VERSION	1
+#define STATE_VERSION	2			/* 1: no shutdown or boot clock fields */
 
 /* A backend extends the reservation itself when fewer are left than this */
 #define LOCKABLE_TOKEN_MARGIN	(LOCKABLE_TOKEN_BLOCK / 4)
@@ -104,7 +117,15 @@ typedef struct StateHeader
 	uint64		next_token;
 	TimestampTz written_at;
 	TimestampTz grace_until;	/* a crash grace period still running, or 0 */
+	/* version 2: */
+	XLogRecPtr	checkpoint;		/* pg_control's checkPoint and time at the */
+	int64		control_time;	/* shutdown this file was written at */
+	int64		boot_usec;		/* the boot clock at written_at ... */
+	char		boot_id[LOCKABLE_BOOT_ID_LEN];	/* ... in this boot ("": none) */
 } StateHeader;
+
+/* a version 1 file's header ends before checkpoint */
+#define STATE_HEADER_V1_SIZE	offsetof(StateHeader, checkpoint)
 
 /* followed by len bytes of name */
 typedef struct StateEntry
@@ -305,7 +326,7 @@ horizon_write(uint64 tokens_reserved, int64 ttl_horizon, IOFailure *f)
 
 	memset(&h, 0, sizeof(h));
 	h.magic = HORIZON_MAGIC;
-	h.version = FILE_VERSION;
+	h.version = HORIZON_VERSION;
 	h.tokens_reserved = tokens_reserved;
 	h.ttl_horizon = ttl_horizon;
 	h.crc = horizon_crc(&h);
@@ -490,7 +511,7 @@ horizon_read(HorizonData *h, bool *exists)
 	}
 	memcpy(h, buf, sizeof(HorizonData));
 	pfree(buf);
-	if (h->magic != HORIZON_MAGIC || h->version != FILE_VERSION ||
+	if (h->magic != HORIZON_MAGIC || h->version != HORIZON_VERSION ||
 		!EQ_CRC32C(h->crc, horizon_crc(h)))
 	{
 		ereport(LOG,
@@ -501,25 +522,56 @@ horizon_read(HorizonData *h, bool *exists)
 	return true;
 }
 
+/* pg_control as the last shutdown or crash left it */
+typedef struct ControlState
+{
+	bool		clean;			/* shut down */
+	XLogRecPtr	checkpoint;
+	int64		time;
+} ControlState;
+
+static void
+control_read(ControlState *c)
+{
+	ControlFileData *control;
+	bool		crc_ok;
+
+	control = get_controlfile(DataDir, &crc_ok);
+	c->clean = crc_ok && control->state == DB_SHUTDOWNED;
+	c->checkpoint = control->checkPoint;
+	c->time = (int64) control->time;
+	pfree(control);
+}
+
+/* What the restored state needs, for lockable_persist_startup */
+typedef struct StateLoaded
+{
+	uint64		next_token;
+	int64		ttl_need;		/* longest time a restored lease may be held,
+								 * or a carried grace period may run */
+	LockableTime grace_until;	/* a grace period carried over, or for
+								 * leases that did not fit; 0: none */
+} StateLoaded;
+
 /*
- * Restore the leases of leases.state, if it is valid.  Returns true if it
- * was; sets *next_token from it; *ttl_need to the longest time any
- * restored lease may still be held (the ttl horizon must cover it); and
- * *grace_until if a crash grace period was still running at shutdown, or
- * if a live lease could not be restored (the table is smaller now).
+ * Restore the leases of leases.state, if it is valid and was written at
+ * the shutdown pg_control shows.  Returns true if it was, and fills *st.
  */
 static bool
-state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
+state_load(const ControlState *control, StateLoaded *st)
 {
 	StateHeader header;
 	StateTrailer trailer;
 	pg_crc32c	crc;
 	size_t		len;
 	size_t		pos;
+	size_t		header_len;
 	bool		exists;
 	char	   *buf;
-	TimestampTz now_wall = GetCurrentTimestamp();
 	LockableTime now = lockable_clock_now();
+	int64		boot_now;
+	char		boot_id[LOCKABLE_BOOT_ID_LEN];
+	int64		downtime = 0;
 	int			restored = 0;
 	int			expired = 0;
 	int			dropped = 0;
@@ -527,21 +579,33 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 	buf = read_whole_file(LOCKABLE_STATE_FILE, &len, &exists);
 	if (!exists)
 		return false;
-	/* read once: a later crash must not find it again */
-	unlink(LOCKABLE_STATE_FILE);
+	/* read once: a later start must not find it again */
+	if (unlink(LOCKABLE_STATE_FILE) != 0 && errno != ENOENT)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("lockable: could not remove file \"%s\": %m",
+						LOCKABLE_STATE_FILE),
+				 errdetail("It will not be restored again: it belongs to this shutdown only.")));
 	if (buf == NULL)
 		return false;
 
-	if (len < sizeof(StateHeader) + sizeof(StateTrailer))
+	memset(&header, 0, sizeof(header));
+	if (len < STATE_HEADER_V1_SIZE + sizeof(StateTrailer))
 		goto corrupt;
-	memcpy(&header, buf, sizeof(header));
+	memcpy(&header, buf, STATE_HEADER_V1_SIZE);
+	if (header.magic != STATE_MAGIC ||
+		(header.version != 1 && header.version != STATE_VERSION))
+		goto corrupt;
+	header_len = header.version == 1 ? STATE_HEADER_V1_SIZE : sizeof(StateHeader);
+	if (len < header_len + sizeof(StateTrailer))
+		goto corrupt;
+	memcpy(&header, buf, header_len);
 	memcpy(&trailer, buf + len - sizeof(trailer), sizeof(trailer));
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, buf, len - sizeof(trailer));
 	COMP_CRC32C(crc, &trailer.count, sizeof(trailer.count));
 	FIN_CRC32C(crc);
-	if (header.magic != STATE_MAGIC || header.version != FILE_VERSION ||
-		!EQ_CRC32C(crc, trailer.crc))
+	if (!EQ_CRC32C(crc, trailer.crc))
 		goto corrupt;
 	if (header.system_identifier != GetSystemIdentifier())
 	{
@@ -552,11 +616,43 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 		return false;
 	}
 
-	pos = sizeof(header);
+	/*
+	 * Only the shutdown pg_control shows may be restored: after a crash, or
+	 * when the file was left from an earlier shutdown, its leases may have
+	 * been released and granted again since.  (A version 1 file does not
+	 * say which shutdown it belongs to; it is trusted after a clean one.)
+	 */
+	if (!control->clean ||
+		(header.version >= 2 &&
+		 (header.checkpoint != control->checkpoint ||
+		  header.control_time != control->time)))
+	{
+		ereport(LOG,
+				(errmsg("lockable: ignoring file \"%s\": it was not written at the last shutdown",
+						LOCKABLE_STATE_FILE)));
+		pfree(buf);
+		return false;
+	}
+
+	/*
+	 * The time the server was down, if the boot clock can tell: the wall
+	 * clock may have been stepped meanwhile.  Otherwise it is not counted.
+	 */
+	if (header.version >= 2 && header.boot_id[0] != '\0' &&
+		lockable_clock_boot(&boot_now, boot_id) &&
+		strncmp(boot_id, header.boot_id, LOCKABLE_BOOT_ID_LEN) == 0 &&
+		boot_now > header.boot_usec)
+		downtime = boot_now - header.boot_usec;
+
+	st->next_token = header.next_token;
+	st->ttl_need = 0;
+	st->grace_until = 0;
+	pos = header_len;
 	for (int i = 0; i < trailer.count; i++)
 	{
-		StateEntry e;
+		StateEntry	e;
 		LeaseKey	key;
+		int64		remaining;
 
 		if (pos + sizeof(e) > len - sizeof(trailer))
 			goto corrupt;
@@ -566,7 +662,9 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 			pos + e.len > len - sizeof(trailer) || e.token >= header.next_token)
 			goto corrupt;
 
-		if (e.deadline <= now_wall)
+		/* left at shutdown, less the downtime measured */
+		remaining = e.deadline - header.written_at - downtime;
+		if (remaining <= 0)
 		{
 			expired++;
 			pos += e.len;
@@ -578,24 +676,30 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 		memcpy(key.name, buf + pos, e.len);
 		pos += e.len;
 
-		*ttl_need = Max(*ttl_need, Max(e.ttl, e.deadline - now_wall));
+		st->ttl_need = Max(st->ttl_need, Max(e.ttl, remaining));
 		if (lockable_lease_restore(&key, e.token, e.owner, e.ttl,
-								   now - (now_wall - e.acquired),
-								   now + (e.deadline - now_wall),
-								   e.renewals))
+								   now - (header.written_at - e.acquired) - downtime,
+								   now + remaining, e.renewals))
 			restored++;
 		else
 		{
 			/* no room: nobody may take it until it would have expired */
 			dropped++;
-			*grace_until = Max(*grace_until, now + (e.deadline - now_wall));
+			st->grace_until = Max(st->grace_until, now + remaining);
 		}
 	}
 	pfree(buf);
 
-	*next_token = header.next_token;
-	if (header.grace_until > now_wall)
-		*grace_until = Max(*grace_until, now + (header.grace_until - now_wall));
+	if (header.grace_until != 0)
+	{
+		int64		remaining = header.grace_until - header.written_at - downtime;
+
+		if (remaining > 0)
+		{
+			st->grace_until = Max(st->grace_until, now + remaining);
+			st->ttl_need = Max(st->ttl_need, remaining);
+		}
+	}
 	ereport(LOG,
 			(errmsg("lockable: restored %d leases from the last shutdown, %d had expired",
 					restored, expired)));
@@ -613,20 +717,6 @@ corrupt:
 	return false;
 }
 
-/* Did the cluster just shut down cleanly (a shutdown checkpoint)? */
-static bool
-shut_down_cleanly(void)
-{
-	ControlFileData *control;
-	bool		crc_ok;
-	bool		clean;
-
-	control = get_controlfile(DataDir, &crc_ok);
-	clean = crc_ok && control->state == DB_SHUTDOWNED;
-	pfree(control);
-	return clean;
-}
-
 /*
  * At postmaster exit after a clean shutdown, write the live plain leases.
  * No other process runs then.  After a crash or an immediate shutdown the
@@ -639,15 +729,19 @@ state_dump(int code, Datum arg)
 	StringInfoData buf;
 	StateHeader header;
 	StateTrailer trailer;
+	ControlState control;
 	LeaseInfo  *leases;
 	LockableTime now;
+	LockableTime grace_until;
 	TimestampTz now_wall;
 	IOFailure	f;
+	int64		boot_usec;
 	int			n;
 
 	if (code != 0 || lockable_shared == NULL)
 		return;
-	if (!shut_down_cleanly())
+	control_read(&control);
+	if (!control.clean)
 	{
 		ereport(LOG,
 				(errmsg("lockable: not saving leases: the server did not shut down cleanly")));
@@ -660,13 +754,18 @@ state_dump(int code, Datum arg)
 	initStringInfo(&buf);
 	memset(&header, 0, sizeof(header));
 	header.magic = STATE_MAGIC;
-	header.version = FILE_VERSION;
+	header.version = STATE_VERSION;
 	header.system_identifier = GetSystemIdentifier();
 	header.next_token = pg_atomic_read_u64(&lockable_shared->next_token);
 	header.written_at = now_wall;
-	if (lockable_shared->grace_until > now)
-		header.grace_until = lockable_clock_to_timestamptz(lockable_shared->grace_until,
-														   now, now_wall);
+	grace_until = lockable_shared->grace_until;
+	if (grace_until > now)
+		header.grace_until = lockable_clock_to_timestamptz(grace_until, now,
+														   now_wall);
+	header.checkpoint = control.checkpoint;
+	header.control_time = control.time;
+	if (lockable_clock_boot(&boot_usec, header.boot_id))
+		header.boot_usec = boot_usec - (lockable_clock_now() - now);
 	appendBinaryStringInfo(&buf, (char *) &header, sizeof(header));
 
 	trailer.count = 0;
@@ -720,19 +819,22 @@ void
 lockable_persist_startup(void)
 {
 	LockableShared *s = lockable_shared;
+	ControlState control;
+	StateLoaded st;
 	HorizonData h;
 	IOFailure	f;
 	bool		horizon_exists;
 	bool		horizon_valid;
 	bool		dir_exists;
-	struct stat st;
+	struct stat sb;
 	uint64		next_token = 1;
 	LockableTime grace_until = 0;
 	LockableTime now = lockable_clock_now();
 	int64		grace = 0;
 	int64		ttl_need = 0;
 
-	dir_exists = (stat(LOCKABLE_DIR, &st) == 0);
+	dir_exists = (stat(LOCKABLE_DIR, &sb) == 0);
+	control_read(&control);
 	horizon_valid = horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
 	{
@@ -740,9 +842,12 @@ lockable_persist_startup(void)
 		s->ttl_horizon = h.ttl_horizon;
 	}
 
-	if (state_load(&next_token, &ttl_need, &grace_until))
+	if (state_load(&control, &st))
 	{
 		/* clean shutdown: exact */
+		next_token = st.next_token;
+		ttl_need = st.ttl_need;
+		grace_until = st.grace_until;
 	}
 	else if (horizon_valid)
 	{

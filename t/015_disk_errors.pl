@@ -10,7 +10,9 @@
 #    when the reserved tokens have run out;
 #  - only what truly needs a durable record fails, with SQLSTATE class 53
 #    or 58: a grant once the reserved tokens have run out, a renewal with a
-#    ttl longer than any before.
+#    ttl longer than any before;
+#  - a state file that cannot be removed after it was read is reported,
+#    and is not restored after a later crash.
 
 use strict;
 use warnings;
@@ -143,6 +145,46 @@ sql("SELECT lockable_release('after', $ta)");
 is(sql('SELECT worker_pid FROM lockable_stats'), $worker_pid,
 	'writable again: still the same worker');
 $keeper->quit;
+
+#
+# A state file that cannot be removed once read must not be restored after
+# a later crash.  The start with pg_lockable/ unwritable cannot reserve
+# tokens either: nothing is granted, but the restored lease can be released.
+#
+my $ts = sql("SELECT lockable_acquire('stale', '20s')");
+$node->stop;
+ok(-e $state_file, 'the clean stop saved the state file');
+chmod(0555, $dir) or die "chmod $dir: $!";
+$offset = -s $node->logfile;
+$node->start;
+$log = slurp_file($node->logfile, $offset);
+like($log, qr/lockable: restored 1 leases from the last shutdown/,
+	'unwritable at start: the lease is restored');
+like($log, qr/WARNING:  lockable: could not remove file "pg_lockable\/leases\.state"/,
+	'unwritable at start: the state file that cannot be removed is reported');
+ok(-e $state_file, 'unwritable at start: the state file is still there');
+like(sql("SELECT try(\$q\$SELECT lockable_acquire('new', '1s')\$q\$)"),
+	qr/^5[38]\d\d\d /, 'unwritable at start: an acquire fails with class 53 or 58');
+is(sql_or_error("SELECT lockable_release('stale', $ts)"),
+	't', 'unwritable at start: the restored lease is released');
+$worker_pid = sql('SELECT worker_pid FROM lockable_stats');
+sleep(2);
+is(sql('SELECT worker_pid FROM lockable_stats'), $worker_pid,
+	'unwritable at start: the worker keeps running');
+chmod(0755, $dir) or die "chmod $dir: $!";
+
+$offset = -s $node->logfile;
+$node->stop('immediate');
+$node->start;
+$log = slurp_file($node->logfile, $offset);
+unlike($log, qr/lockable: restored/, 'crash: the stale state file is not restored');
+like($log, qr/lockable: the server did not shut down cleanly/,
+	'crash: it counts as a crash');
+is(sql("SELECT count(*) FROM lockable_leases WHERE name = 'stale'"),
+	'0', 'crash: the released lease does not come back');
+is(sql('SELECT grace_until IS NOT NULL FROM lockable_stats'),
+	't', 'crash: a grace period runs');
+ok(!-e $state_file, 'crash: the stale state file is gone');
 
 $node->stop;
 done_testing();
