@@ -58,9 +58,10 @@
  *	  kept and decremented after one is removed, both under the entry's
  *	  partition lock, and is never allowed above lockable.max_leases.
  *
- * 8. Durability (persist.c): tokens_reserved and ttl_horizon only grow, and
- *	  only under horizon_lock, after the horizon file has been written (a
- *	  failed write changes nothing).  Before taking a partition lock to
+ * 8. Durability (persist.c): tokens_reserved and ttl_horizon only grow
+ *	  while the server runs, and only under horizon_lock, after the horizon
+ *	  file has been written (a failed write changes nothing); at startup the
+ *	  ttl horizon is set to what the restored leases need.  Before taking a partition lock to
  *	  grant, an acquire checks that the next token is well below
  *	  tokens_reserved and its ttl within ttl_horizon (lockable_horizon_check);
  *	  a heartbeat checks only its ttl (lockable_horizon_check_ttl).  Release,

@@ -31,10 +31,13 @@
  *	- tokens_reserved: no token at or above it has been issued.  Tokens are
  *	  reserved in blocks of LOCKABLE_TOKEN_BLOCK, by the worker before they
  *	  are needed, so the acquire path normally does no I/O.
- *	- ttl_horizon: no lease was ever granted or renewed with a longer ttl.
- *	  A new largest ttl is recorded before the lease is granted.
+ *	- ttl_horizon: no lease that may still be held was granted or renewed
+ *	  with a longer ttl.  A new largest ttl is recorded before the lease is
+ *	  granted or renewed with it.
  *	It is also written at every start, once the next token is known and
- *	the restored leases are counted in the ttl horizon.
+ *	the ttl horizon is what the restored leases need (a clean start brings
+ *	it back down: one lease granted for a year must not make every later
+ *	crash block grants for a year).
  *
  * After a start without a valid leases.state (a crash, an immediate
  * shutdown, a power loss, a corrupt file), tokens continue from
@@ -831,22 +834,19 @@ lockable_persist_startup(void)
 	LockableTime grace_until = 0;
 	LockableTime now = lockable_clock_now();
 	int64		grace = 0;
-	int64		ttl_need = 0;
+	int64		ttl_horizon = 0;
 
 	dir_exists = (stat(LOCKABLE_DIR, &sb) == 0);
 	control_read(&control);
 	horizon_valid = horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
-	{
-		pg_atomic_write_u64(&s->tokens_reserved, h.tokens_reserved);
-		s->ttl_horizon = h.ttl_horizon;
-	}
+		ttl_horizon = h.ttl_horizon;
 
 	if (state_load(&control, &st))
 	{
-		/* clean shutdown: exact */
+		/* clean shutdown: exact; the ttl horizon comes back down */
 		next_token = st.next_token;
-		ttl_need = st.ttl_need;
+		ttl_horizon = st.ttl_need;
 		grace_until = st.grace_until;
 	}
 	else if (horizon_valid)
@@ -859,6 +859,7 @@ lockable_persist_startup(void)
 		/* leases were granted, but how many and how long is lost */
 		next_token = (uint64) Max(GetCurrentTimestamp(), 1);
 		grace = (int64) lockable_max_ttl * USECS_PER_SEC;
+		ttl_horizon = grace;
 		ereport(LOG,
 				(errmsg("lockable: the token horizon is lost; tokens continue from %llu",
 						(unsigned long long) next_token)));
@@ -886,11 +887,12 @@ lockable_persist_startup(void)
 	/*
 	 * Record durably where tokens and ttls stand before anything is granted:
 	 * restored leases must be covered by the ttl horizon even if the horizon
-	 * file was lost.  If that fails, the first grant (or the worker) tries
-	 * again, since the reservation then ends at the next token.
+	 * file was lost.  If that fails, the file keeps its old horizon, which
+	 * covers at least as much for the ttl, and the reservation ends at the
+	 * next token so that the first grant (or the worker) writes it again.
 	 */
-	s->ttl_horizon = Max(s->ttl_horizon, ttl_need);
-	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, s->ttl_horizon, &f))
+	s->ttl_horizon = ttl_horizon;
+	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, ttl_horizon, &f))
 		pg_atomic_write_u64(&s->tokens_reserved, next_token + LOCKABLE_TOKEN_BLOCK);
 	else
 	{
