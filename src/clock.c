@@ -36,6 +36,24 @@ lockable_clock_now(void)
 }
 
 /*
+ * lockable_clock_wall_ns
+ *		Nanoseconds of the wall clock since 2000-01-01 (PostgreSQL's epoch):
+ *		the floor of fencing tokens at a start (persist.c).  2^63 of them
+ *		last until the year 2292.
+ */
+int64
+lockable_clock_wall_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
+		elog(ERROR, "clock_gettime(CLOCK_REALTIME) failed: %m");
+	return ((int64) ts.tv_sec -
+			(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY) *
+		INT64CONST(1000000000) + ts.tv_nsec;
+}
+
+/*
  * lockable_clock_to_timestamptz
  *		Express monotonic time t as wall-clock time, given one reading of
  *		both clocks taken together (now, now_wall).

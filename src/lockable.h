@@ -52,7 +52,8 @@
  * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
  *	  partition lock of the lease being granted is held exclusively, so the
  *	  tokens of one name increase in grant order and every token is unique
- *	  across the cluster.
+ *	  across the cluster.  At startup the counter is raised to the clock
+ *	  floor (persist.c) before any process can grant.
  *
  * 7. nleases counts hash entries.  It is incremented before an entry is
  *	  kept and decremented after one is removed, both under the entry's
@@ -154,6 +155,14 @@ typedef int64 LockableTime;
 
 /* Tokens are reserved durably in blocks of this many (see persist.c) */
 #define LOCKABLE_TOKEN_BLOCK	((uint64) 1 << 22)
+
+/*
+ * Tokens continue from at least the wall clock in nanoseconds at every
+ * start, and from this much more at a start from a copy or a lost horizon
+ * and at the end of recovery: one hour (protocol rule 8, README "Fencing
+ * tokens never go backwards").
+ */
+#define LOCKABLE_TOKEN_CLOCK_LEAD	((uint64) 3600 * 1000000000)
 
 /* Where a lease stands with the remote service (protocol rule 11) */
 typedef enum LeaseRemoteState
@@ -409,6 +418,7 @@ extern PGDLLIMPORT int lockable_remote_max_connections;
 /* clock.c */
 #define LOCKABLE_BOOT_ID_LEN	40
 extern LockableTime lockable_clock_now(void);
+extern int64 lockable_clock_wall_ns(void);
 extern bool lockable_clock_boot(int64 *usec, char *boot_id);
 extern TimestampTz lockable_clock_to_timestamptz(LockableTime t,
 												 LockableTime now,

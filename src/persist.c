@@ -52,10 +52,18 @@
  * error.  Release, force release and heartbeats within the ttl horizon need
  * no I/O.
  *
+ * Tokens never continue below the wall clock in nanoseconds, and at a start
+ * that knows it uses a copy (backup_label) or lost its horizon, never below
+ * the wall clock plus an hour (LOCKABLE_TOKEN_CLOCK_LEAD): a copy of this
+ * data directory, or a lost pg_lockable/, may hold an older horizon than
+ * the tokens issued.  A counter that grows by one per grant, and by one
+ * reserved block (4 ms of nanoseconds) at a crash restart, stays behind
+ * the wall clock, so the copy's tokens are above the original's as long as
+ * their clocks agree to within the hour.
+ *
  * A missing, stale or corrupt file is logged and ignored; the server always
- * starts.  If the horizon cannot be read, tokens continue from the current
- * time in microseconds (larger than any count of grants) and the grace
- * period is lockable.max_ttl.
+ * starts.  If the horizon cannot be read, the grace period is
+ * lockable.max_ttl.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -494,6 +502,23 @@ lockable_horizon_maintain(void)
 }
 
 /*
+ * The least next token at a start: the wall clock in nanoseconds, and one
+ * hour (LOCKABLE_TOKEN_CLOCK_LEAD) more when this server may be a copy of
+ * another or has lost its own record, so that it is above every token the
+ * other issued (see README, "Fencing tokens never go backwards").  On the
+ * scale of nanoseconds a crash restart's jump to the end of the reserved
+ * block (LOCKABLE_TOKEN_BLOCK) is 4 ms, and no server grants a lease a
+ * nanosecond, so a token counter stays behind its wall clock.
+ */
+static uint64
+token_floor(bool copy)
+{
+	uint64		floor = (uint64) Max(lockable_clock_wall_ns(), 0);
+
+	return copy ? floor + LOCKABLE_TOKEN_CLOCK_LEAD : floor;
+}
+
+/*
  * Read the horizon file.  Returns true if it exists and is valid.
  */
 static bool
@@ -812,6 +837,15 @@ state_dump(int code, Datum arg)
 				 errdetail("The next start counts as a crash.")));
 }
 
+/* Does a file exist in the data directory? */
+static bool
+file_exists(const char *name)
+{
+	struct stat st;
+
+	return stat(name, &st) == 0;
+}
+
 /*
  * lockable_persist_startup
  *		In the postmaster, once the lease table exists: restore the leases
@@ -829,15 +863,19 @@ lockable_persist_startup(void)
 	bool		horizon_exists;
 	bool		horizon_valid;
 	bool		dir_exists;
-	struct stat sb;
+	bool		from_backup;
+	bool		copy = false;
 	uint64		next_token = 1;
 	LockableTime grace_until = 0;
 	LockableTime now = lockable_clock_now();
 	int64		grace = 0;
 	int64		ttl_horizon = 0;
 
-	dir_exists = (stat(LOCKABLE_DIR, &sb) == 0);
+	dir_exists = file_exists(LOCKABLE_DIR);
 	control_read(&control);
+	/* a base backup's copy, before its recovery began */
+	from_backup = file_exists(BACKUP_LABEL_FILE);
+
 	horizon_valid = horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
 		ttl_horizon = h.ttl_horizon;
@@ -853,18 +891,30 @@ lockable_persist_startup(void)
 	{
 		next_token = h.tokens_reserved;
 		grace = h.ttl_horizon;
+		copy = from_backup;
 	}
 	else if (dir_exists)
 	{
-		/* leases were granted, but how many and how long is lost */
-		next_token = (uint64) Max(GetCurrentTimestamp(), 1);
+		/* leases were granted, but how long is lost */
 		grace = (int64) lockable_max_ttl * USECS_PER_SEC;
 		ttl_horizon = grace;
+		copy = true;
 		ereport(LOG,
 				(errmsg("lockable: the token horizon is lost; tokens continue from %llu",
-						(unsigned long long) next_token)));
+						(unsigned long long) Max(next_token, token_floor(true)))));
 	}
-	/* else: a new cluster, nothing was ever granted */
+	else
+	{
+		/* a new cluster, or pg_lockable/ was removed */
+		copy = true;
+	}
+
+	/*
+	 * Any data directory may be a copy (a restored snapshot looks like a
+	 * crash, a copy of a stopped server like a clean restart): never below
+	 * the wall clock, and an hour above it when this start knows it.
+	 */
+	next_token = Max(next_token, token_floor(copy));
 
 	if (grace > 0)
 	{
