@@ -206,7 +206,8 @@ lock_wait_end(void)
 }
 
 /*
- * After a crash no lease is granted until grace_until (see persist.c).
+ * After a crash or a failover no lease is granted until grace_until (see
+ * persist.c).
  * Wait for that, or until wait_deadline; returns false if the wait ran out
  * first.  Interrupts raise errors out of here as from any lock wait.
  */
@@ -218,13 +219,13 @@ wait_out_grace(LockableTime wait_deadline)
 	lock_wait_begin();
 	for (;;)
 	{
-		LockableTime grace_until = lockable_shared->grace_until;
+		LockableTime grace_until = lockable_grace_until();
 		LockableTime now = lockable_clock_now();
 		LockableTime until;
 
 		if (grace_until == 0 || now >= grace_until)
 		{
-			lockable_shared->grace_until = 0;
+			lockable_grace_passed(grace_until);
 			passed = true;
 			break;
 		}
@@ -340,7 +341,8 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 static bool
 acquire_prepare(LeaseRequest *req, AcquireArgs *args)
 {
-	if (unlikely(lockable_shared->grace_until != 0) &&
+	lockable_recovery_end_check();
+	if (unlikely(lockable_grace_until() != 0) &&
 		!wait_out_grace(args->wait_deadline))
 	{
 		lockable_lease_count_refused(req);
@@ -1054,9 +1056,11 @@ lockable_stats(PG_FUNCTION_ARGS)
 		nulls[i++] = true;
 	values[i++] = Float8GetDatum(lockable_shared->last_sweep_usec / 1000.0);
 	{
-		LockableTime grace_until = lockable_shared->grace_until;
+		LockableTime grace_until;
 		LockableTime now = lockable_clock_now();
 
+		lockable_recovery_end_check();
+		grace_until = lockable_grace_until();
 		if (grace_until > now)
 			values[i++] = TimestampTzGetDatum(lockable_clock_to_timestamptz(grace_until, now, GetCurrentTimestamp()));
 		else

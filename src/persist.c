@@ -1,21 +1,22 @@
 /*-------------------------------------------------------------------------
  *
  * persist.c
- *	  Leases and fencing tokens that survive restarts and crashes.
+ *	  Leases and fencing tokens that survive restarts, crashes, failovers
+ *	  and disk errors.
  *
  * Two files in $PGDATA/pg_lockable:
  *
  * leases.state is written by the postmaster when it exits after a clean
  * shutdown (as pg_stat_statements writes its file; "clean" meaning that
- * pg_control says so, so an immediate shutdown counts as a crash, as it
- * does for PostgreSQL's own recovery): every live plain lease with its
- * name, token, owner, ttl and remaining time, the next token, and a crash
- * grace period that is still running.  It records pg_control's checkpoint
- * and time of that shutdown, and is only restored at a start that finds
- * pg_control as it left it, so a file that could not be removed, or a copy
- * of one, is never restored after a crash.  It is read, and removed, at
- * the next start.  Keepalive leases are not written: their sessions are
- * gone after a restart.
+ * pg_control says so, shut down or shut down in recovery, so an immediate
+ * shutdown counts as a crash, as it does for PostgreSQL's own recovery):
+ * every live plain lease with its name, token, owner, ttl and remaining
+ * time, the next token, and a crash grace period that is still running.
+ * It records pg_control's checkpoint and time of that shutdown, and is
+ * only restored at a start that finds pg_control as it left it, so a file
+ * that could not be removed, or a copy of one, is never restored after a
+ * crash.  It is read, and removed, at the next start.  Keepalive leases
+ * are not written: their sessions are gone after a restart.
  *
  * Remaining times are kept as the time left at shutdown (deadline less
  * written_at, both taken from one reading of the clocks), never recomputed
@@ -26,8 +27,8 @@
  * id).  Otherwise it is not counted, and a restored lease lasts its whole
  * remaining time from the start: longer than it would have, never shorter.
  *
- * horizon is written durably (fsync, durable_rename) whenever it must
- * grow, which is rare: it holds
+ * horizon is written durably (fsync, rename, fsync of the directory)
+ * whenever it must grow, which is rare: it holds
  *	- tokens_reserved: no token at or above it has been issued.  Tokens are
  *	  reserved in blocks of LOCKABLE_TOKEN_BLOCK, by the worker before they
  *	  are needed, so the acquire path normally does no I/O.
@@ -40,30 +41,33 @@
  *	crash block grants for a year).
  *
  * After a start without a valid leases.state (a crash, an immediate
- * shutdown, a power loss, a corrupt file), tokens continue from
+ * shutdown, a power loss, a corrupt or stale file), tokens continue from
  * tokens_reserved, and no lease is granted for ttl_horizon: every lease
  * granted before the crash would have expired by then.  This is the grace
  * period of lockable.crash_grace; turning that off makes leases free at
  * once after a crash, which is unsafe and explicit.
  *
+ * Copies.  A standby, or a data directory restored from a base backup,
+ * holds a copy of pg_lockable/horizon that may be older than the tokens
+ * the original went on to issue, and knows nothing of the leases it held.
+ * So at every start tokens continue from at least the wall clock in
+ * nanoseconds, and from an hour (LOCKABLE_TOKEN_CLOCK_LEAD) more at a
+ * start that knows it uses a copy or lost its horizon, and again when
+ * recovery ends (a promotion, or a restored backup becoming a primary).  A
+ * counter that grows by one per grant, and by one reserved block (4 ms of
+ * nanoseconds) at a crash restart, stays behind the wall clock, so the
+ * copy's tokens are above the original's as long as their clocks agree to
+ * within the hour.
+ * When recovery ends, no lease is granted for the longest ttl the original
+ * could have granted: lockable.max_ttl, or the copy's ttl horizon if that
+ * is longer.  A standby's clean restart is a clean restart, not a crash.
+ *
  * Disk errors never stop the engine: a failed write is retried by the
  * worker, reported at most once a minute, and only a grant or renewal that
  * needs a durable record it cannot get fails, with a disk (53) or I/O (58)
- * error.  Release, force release and heartbeats within the ttl horizon need
- * no I/O.
- *
- * Tokens never continue below the wall clock in nanoseconds, and at a start
- * that knows it uses a copy (backup_label) or lost its horizon, never below
- * the wall clock plus an hour (LOCKABLE_TOKEN_CLOCK_LEAD): a copy of this
- * data directory, or a lost pg_lockable/, may hold an older horizon than
- * the tokens issued.  A counter that grows by one per grant, and by one
- * reserved block (4 ms of nanoseconds) at a crash restart, stays behind
- * the wall clock, so the copy's tokens are above the original's as long as
- * their clocks agree to within the hour.
- *
- * A missing, stale or corrupt file is logged and ignored; the server always
- * starts.  If the horizon cannot be read, the grace period is
- * lockable.max_ttl.
+ * error.  A missing, stale or corrupt file is logged and ignored; the
+ * server always starts.  If the horizon cannot be read, the grace period
+ * is lockable.max_ttl.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -363,14 +367,15 @@ horizon_extend(int64 ttl, uint64 min_left, IOFailure *f)
 	LWLockAcquire(s->horizon_lock, LW_EXCLUSIVE);
 	next = pg_atomic_read_u64(&s->next_token);
 	reserved = pg_atomic_read_u64(&s->tokens_reserved);
-	if (next + min_left < reserved && ttl <= s->ttl_horizon)
+	if (next + min_left < reserved && ttl <= s->ttl_horizon &&
+		s->ttl_pending <= s->ttl_horizon)
 	{
 		LWLockRelease(s->horizon_lock);
 		return true;			/* someone else did it */
 	}
 
 	reserved = Max(reserved, next + LOCKABLE_TOKEN_BLOCK);
-	ttl_horizon = Max(ttl, s->ttl_horizon);
+	ttl_horizon = Max(Max(ttl, s->ttl_horizon), s->ttl_pending);
 	ok = horizon_write(reserved, ttl_horizon, f);
 	if (ok)
 	{
@@ -437,8 +442,9 @@ lockable_horizon_check_ttl(int64 ttl)
 
 /*
  * lockable_horizon_maintain
- *		From the worker, each time round its loop: reserve the next block
- *		of tokens before backends need it.  Never raises an error: a failed write is retried once a second
+ *		From the worker, each time round its loop: finish a recovery that
+ *		ended, and reserve the next block of tokens before backends need
+ *		it.  Never raises an error: a failed write is retried once a second
  *		and reported at most once a minute, and the worker goes on sweeping.
  */
 void
@@ -448,8 +454,11 @@ lockable_horizon_maintain(void)
 	LockableTime now;
 	IOFailure	f;
 
+	lockable_recovery_end_check();
+
 	if (pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_BLOCK / 2 <
-		pg_atomic_read_u64(&s->tokens_reserved))
+		pg_atomic_read_u64(&s->tokens_reserved) &&
+		s->ttl_pending <= s->ttl_horizon)
 	{
 		if (write_failing)
 		{
@@ -518,6 +527,143 @@ token_floor(bool copy)
 	return copy ? floor + LOCKABLE_TOKEN_CLOCK_LEAD : floor;
 }
 
+/* Raise the token counter to at least floor; never lowers it */
+static void
+raise_next_token(uint64 floor)
+{
+	pg_atomic_uint64 *next = &lockable_shared->next_token;
+	uint64		cur = pg_atomic_read_u64(next);
+
+	while (cur < floor && !pg_atomic_compare_exchange_u64(next, &cur, floor))
+		;
+}
+
+/* Move grace_until to until, unless it is already later */
+static void
+extend_grace(LockableTime until)
+{
+	pg_atomic_uint64 *g = &lockable_shared->grace_until;
+	uint64		cur = pg_atomic_read_u64(g);
+
+	while (cur < (uint64) until &&
+		   !pg_atomic_compare_exchange_u64(g, &cur, (uint64) until))
+		;
+}
+
+/*
+ * lockable_grace_until
+ *		When the grace period ends on the monotonic clock; 0 if none.
+ */
+LockableTime
+lockable_grace_until(void)
+{
+	return (LockableTime) pg_atomic_read_u64(&lockable_shared->grace_until);
+}
+
+/*
+ * lockable_grace_passed
+ *		An acquirer found the grace period seen (a lockable_grace_until()
+ *		value) over: clear it, unless it was moved meanwhile.
+ */
+void
+lockable_grace_passed(LockableTime seen)
+{
+	uint64		expected = (uint64) seen;
+
+	(void) pg_atomic_compare_exchange_u64(&lockable_shared->grace_until,
+										  &expected, 0);
+}
+
+/*
+ * lockable_recovery_end_check
+ *		If this server started in recovery from a copy and recovery has
+ *		ended (promotion, or the end of a restored backup's recovery), do
+ *		once what a failover needs before anything is granted: the grace
+ *		period of the longest ttl the original could have granted, tokens
+ *		above the original's.  Called by every acquire before it looks at
+ *		the grace period, by the worker and by the statistics.
+ *
+ * Takes the horizon lock; the caller holds no partition lock.
+ */
+void
+lockable_recovery_end_check(void)
+{
+	LockableShared *s = lockable_shared;
+	IOFailure	f;
+	int64		grace;
+	uint64		next;
+	uint64		reserved;
+	bool		written;
+
+	if (likely(pg_atomic_read_u32(&s->recovery_pending) == 0))
+	{
+		/* whoever cleared it set grace_until first */
+		pg_read_barrier();
+		return;
+	}
+	if (RecoveryInProgress())
+		return;
+
+	LWLockAcquire(s->horizon_lock, LW_EXCLUSIVE);
+	if (pg_atomic_read_u32(&s->recovery_pending) == 0)
+	{
+		LWLockRelease(s->horizon_lock);
+		return;
+	}
+
+	/*
+	 * The longest ttl the original could have granted: lockable.max_ttl as
+	 * configured (a session's SET here can only make it longer), or the
+	 * ttl horizon of the copy if a longer ttl was already in use.
+	 */
+	grace = Max(Max(s->recovery_grace,
+					(int64) lockable_max_ttl * USECS_PER_SEC),
+				s->ttl_horizon);
+	if (lockable_crash_grace)
+	{
+		extend_grace(lockable_clock_now() + grace);
+		/* a crash during it must still wait it out */
+		s->ttl_pending = Max(s->ttl_pending, grace);
+	}
+	raise_next_token(token_floor(true));
+	next = pg_atomic_read_u64(&s->next_token);
+
+	reserved = Max(pg_atomic_read_u64(&s->tokens_reserved),
+				   next + LOCKABLE_TOKEN_BLOCK);
+	written = horizon_write(reserved, Max(s->ttl_horizon, s->ttl_pending), &f);
+	if (written)
+	{
+		pg_atomic_write_u64(&s->tokens_reserved, reserved);
+		s->ttl_horizon = Max(s->ttl_horizon, s->ttl_pending);
+	}
+	else
+	{
+		/* the next grant writes it, or fails; the worker retries */
+		pg_atomic_write_u64(&s->tokens_reserved, next);
+	}
+
+	pg_write_barrier();
+	pg_atomic_write_u32(&s->recovery_pending, 0);
+	LWLockRelease(s->horizon_lock);
+
+	if (!written)
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not record the horizon at the end of recovery: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("No lease is granted until it is written.")));
+	if (lockable_crash_grace)
+		ereport(LOG,
+				(errmsg("lockable: recovery ended; no lease will be granted for %lld ms",
+						(long long) (grace / 1000)),
+				 errdetail("Leases granted by the server this one was copied from may still be in use until then (lockable.max_ttl, or the longest ttl that server used; lockable.crash_grace).  Tokens continue from %llu.",
+						   (unsigned long long) next)));
+	else
+		ereport(WARNING,
+				(errmsg("lockable: recovery ended, and lockable.crash_grace is off: leases held on the server this one was copied from may be granted again at once"),
+				 errdetail("Tokens continue from %llu.", (unsigned long long) next)));
+}
+
 /*
  * Read the horizon file.  Returns true if it exists and is valid.
  */
@@ -553,7 +699,7 @@ horizon_read(HorizonData *h, bool *exists)
 /* pg_control as the last shutdown or crash left it */
 typedef struct ControlState
 {
-	bool		clean;			/* shut down */
+	bool		clean;			/* shut down, or shut down in recovery */
 	XLogRecPtr	checkpoint;
 	int64		time;
 } ControlState;
@@ -565,7 +711,8 @@ control_read(ControlState *c)
 	bool		crc_ok;
 
 	control = get_controlfile(DataDir, &crc_ok);
-	c->clean = crc_ok && control->state == DB_SHUTDOWNED;
+	c->clean = crc_ok && (control->state == DB_SHUTDOWNED ||
+						  control->state == DB_SHUTDOWNED_IN_RECOVERY);
 	c->checkpoint = control->checkPoint;
 	c->time = (int64) control->time;
 	pfree(control);
@@ -786,7 +933,7 @@ state_dump(int code, Datum arg)
 	header.system_identifier = GetSystemIdentifier();
 	header.next_token = pg_atomic_read_u64(&lockable_shared->next_token);
 	header.written_at = now_wall;
-	grace_until = lockable_shared->grace_until;
+	grace_until = lockable_grace_until();
 	if (grace_until > now)
 		header.grace_until = lockable_clock_to_timestamptz(grace_until, now,
 														   now_wall);
@@ -864,6 +1011,7 @@ lockable_persist_startup(void)
 	bool		horizon_valid;
 	bool		dir_exists;
 	bool		from_backup;
+	bool		in_recovery;
 	bool		copy = false;
 	uint64		next_token = 1;
 	LockableTime grace_until = 0;
@@ -875,6 +1023,8 @@ lockable_persist_startup(void)
 	control_read(&control);
 	/* a base backup's copy, before its recovery began */
 	from_backup = file_exists(BACKUP_LABEL_FILE);
+	in_recovery = from_backup || file_exists(STANDBY_SIGNAL_FILE) ||
+		file_exists(RECOVERY_SIGNAL_FILE);
 
 	horizon_valid = horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
@@ -887,11 +1037,20 @@ lockable_persist_startup(void)
 		ttl_horizon = st.ttl_need;
 		grace_until = st.grace_until;
 	}
+	else if (from_backup)
+	{
+		/*
+		 * Nothing was granted by this copy yet; what the original granted
+		 * is covered when recovery ends.
+		 */
+		if (horizon_valid)
+			next_token = h.tokens_reserved;
+		copy = true;
+	}
 	else if (horizon_valid)
 	{
 		next_token = h.tokens_reserved;
 		grace = h.ttl_horizon;
-		copy = from_backup;
 	}
 	else if (dir_exists)
 	{
@@ -932,7 +1091,10 @@ lockable_persist_startup(void)
 	}
 
 	pg_atomic_write_u64(&s->next_token, next_token);
-	s->grace_until = grace_until;
+	pg_atomic_write_u64(&s->grace_until, (uint64) grace_until);
+	pg_atomic_write_u32(&s->recovery_pending, in_recovery ? 1 : 0);
+	s->recovery_grace = (int64) lockable_max_ttl * USECS_PER_SEC;
+	s->ttl_pending = 0;
 
 	/*
 	 * Record durably where tokens and ttls stand before anything is granted:

@@ -13,9 +13,9 @@
  * the postmaster restarts it (except at shutdown).
  *
  * Each pass it also reserves the next block of fencing tokens before
- * backends need it (persist.c).  Disk errors never make it exit: a failed
- * write is logged at most once a minute and retried every second while the
- * sweeps go on.
+ * backends need it, and finishes a recovery that ended (persist.c).  Disk
+ * errors never make it exit: a failed write is logged at most once a
+ * minute and retried every second while the sweeps go on.
  *
  * It also keeps remote leases (remote.c) alive on the lock service: each
  * pass claims the heartbeats and releases that are due and starts them on
