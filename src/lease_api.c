@@ -259,9 +259,10 @@ lock_wait_end(void)
 }
 
 /*
- * After a crash no lease is granted until grace_until (see persist.c).
- * Sleep until then, or until wait_deadline; returns false if the wait ran
- * out first.  Interrupts raise errors out of here as from any lock wait.
+ * After a crash or a failover no lease is granted until grace_until (see
+ * persist.c).  Sleep until then, or until wait_deadline; returns false if
+ * the wait ran out first.  Interrupts raise errors out of here as from any
+ * lock wait.
  */
 static bool
 sleep_through_grace(LockableTime wait_deadline)
@@ -270,13 +271,13 @@ sleep_through_grace(LockableTime wait_deadline)
 
 	for (;;)
 	{
-		LockableTime grace_until = lockable_shared->grace_until;
+		LockableTime grace_until = lockable_grace_until();
 		LockableTime now = lockable_clock_now();
 		LockableTime until;
 
 		if (grace_until == 0 || now >= grace_until)
 		{
-			lockable_shared->grace_until = 0;
+			lockable_grace_passed(grace_until);
 			passed = true;
 			break;
 		}
@@ -409,7 +410,8 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 static bool
 acquire_prepare(LeaseRequest *req, AcquireArgs *args)
 {
-	if (unlikely(lockable_shared->grace_until != 0) &&
+	lockable_recovery_end_check();
+	if (unlikely(lockable_grace_until() != 0) &&
 		!wait_out_grace(args->wait_deadline))
 	{
 		lockable_lease_count_refused(req);
@@ -898,7 +900,7 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 	ttl = ttl_arg(fcinfo, 2, 0);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, false);
-	lockable_horizon_check(ttl);
+	lockable_horizon_check_ttl(ttl);
 	req.count_refusal = pg_atomic_read_u32(&lockable_shared->nremote) == 0;
 	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
 	if (res == LEASE_OP_NOT_HELD &&
@@ -933,7 +935,6 @@ lockable_release(PG_FUNCTION_ARGS)
 	token = token_arg(fcinfo, 1);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	lockable_horizon_check(0);
 	res = lockable_lease_release(&req, token, InvalidOid, &owner);
 	if (res == LEASE_OP_NOT_HELD &&
 		remote_fallback(&req, VARDATA_ANY(name), len))
@@ -965,7 +966,6 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	check_ready();
 	name = name_arg(fcinfo, 0, &len);
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	lockable_horizon_check(0);
 	if (lockable_lease_force_release(&req))
 		PG_RETURN_BOOL(true);
 	/* a remote lease of that name, then; the worker lets go of it */
@@ -1198,9 +1198,11 @@ lockable_stats(PG_FUNCTION_ARGS)
 		nulls[i++] = true;
 	values[i++] = Float8GetDatum(lockable_shared->last_sweep_usec / 1000.0);
 	{
-		LockableTime grace_until = lockable_shared->grace_until;
+		LockableTime grace_until;
 		LockableTime now = lockable_clock_now();
 
+		lockable_recovery_end_check();
+		grace_until = lockable_grace_until();
 		if (grace_until > now)
 			values[i++] = TimestampTzGetDatum(lockable_clock_to_timestamptz(grace_until, now, GetCurrentTimestamp()));
 		else

@@ -225,8 +225,11 @@ lockable_table_startup(void)
 		ConditionVariableInit(&s->remote_cv);
 		pg_atomic_init_u64(&s->tokens_reserved, 1);
 		s->ttl_horizon = 0;
+		s->ttl_pending = 0;
 		s->horizon_lock = &(GetNamedLWLockTranche(LOCKABLE_HORIZON_TRANCHE))->lock;
-		s->grace_until = 0;
+		pg_atomic_init_u64(&s->grace_until, 0);
+		pg_atomic_init_u32(&s->recovery_pending, 0);
+		s->recovery_grace = 0;
 		s->worker_latch = NULL;
 		s->worker_pid = 0;
 		s->stats_reset = GetCurrentTimestamp();

@@ -54,19 +54,59 @@
  * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
  *	  partition lock of the lease being granted is held exclusively, so the
  *	  tokens of one name increase in grant order and every token is unique
- *	  across the cluster.
+ *	  across the cluster.  The counter only ever moves up: by one per grant,
+ *	  and to the clock floor (rule 8) at a start and at the end of recovery,
+ *	  with a compare-and-swap that never lowers it.
  *
  * 7. nleases counts hash entries.  It is incremented before an entry is
  *	  kept and decremented after one is removed, both under the entry's
  *	  partition lock, and is never allowed above lockable.max_leases.
  *
- * 8. Durability (persist.c): tokens_reserved and ttl_horizon only grow, and
- *	  only under horizon_lock, after the horizon file has been written.
- *	  Before taking a partition lock to grant or renew, a backend checks
- *	  that the next token is well below tokens_reserved and its ttl within
- *	  ttl_horizon (lockable_horizon_check), so nothing is granted beyond
- *	  what a crash would remember.  No I/O happens under a partition lock.
- *	  grace_until is set once at startup and only ever cleared.
+ * 8. Durability (persist.c).  tokens_reserved: no token at or above it has
+ *	  been issued by this server, and pg_lockable/horizon says so.
+ *	  ttl_horizon: no lease that may still be held was granted or renewed
+ *	  with a longer ttl, and the file says so.  Both change only under
+ *	  horizon_lock (or in the postmaster at startup, alone): they grow only
+ *	  after the file has been written with the new values (a failed write
+ *	  leaves them as they were), so the hot path may read them without the
+ *	  lock; they are lowered only at startup (the ttl horizon, to what the
+ *	  restored leases need) or to force the next grant to write
+ *	  (tokens_reserved = next_token, after a failed write at startup or at
+ *	  the end of recovery).
+ *	  ttl_pending is a ttl horizon still to be recorded (set at the end of
+ *	  recovery); every write of the file records Max(ttl_horizon,
+ *	  ttl_pending).
+ *	  Who checks what, before taking a partition lock:
+ *	  - an acquire (lockable_horizon_check): next_token + LOCKABLE_TOKEN_MARGIN
+ *		< tokens_reserved and its ttl <= ttl_horizon, or it writes the file
+ *		first, and fails with a disk or I/O error (class 53 or 58) if it
+ *		cannot;
+ *	  - a heartbeat (lockable_horizon_check_ttl): its ttl only; no token is
+ *		issued;
+ *	  - release, force_release, the worker's sweep and session ends: nothing.
+ *		The tokens they issue hand a lease to a waiter, and each waiter ran
+ *		the acquire check before it queued.  At most MaxBackends backends
+ *		are between their check and their grant or queued, and
+ *		LOCKABLE_TOKEN_MARGIN is more than twice MAX_BACKENDS, so no token
+ *		reaches tokens_reserved.
+ *	  The worker writes the next block when half of it is left, so the
+ *	  checks normally find it done; when a write fails it retries once a
+ *	  second and keeps sweeping.  No I/O happens under a partition lock.
+ *	  The clock floor: at every start next_token is raised to at least the
+ *	  wall clock in nanoseconds, and to LOCKABLE_TOKEN_CLOCK_LEAD more at
+ *	  a start that knows it uses a copy or lost its horizon and at the end
+ *	  of recovery (a promotion, or a restored backup reaching its end), since
+ *	  a copy of this data directory (or a lost pg_lockable/) may hold an
+ *	  older horizon than the tokens issued.
+ *	  grace_until (0: none) is set at startup, and at the end of recovery
+ *	  under horizon_lock, only ever to a later time (compare-and-swap), and
+ *	  cleared with a compare-and-swap by the first acquirer that finds it
+ *	  passed, so a grace period set meanwhile is never cleared.
+ *	  recovery_pending is set at startup when the server starts in recovery
+ *	  from a copy (standby.signal, recovery.signal, backup_label) and
+ *	  cleared under horizon_lock, after grace_until is set, by the first
+ *	  process that sees recovery has ended (an acquirer, the worker, the
+ *	  statistics); an acquirer checks it before it checks grace_until.
  *
  * 9. lockable_acquire_any waiters ("any-waiters") are not queued on a
  *	  lease; they count themselves in any_waiters and sleep on any_cv.
@@ -162,6 +202,14 @@ typedef int64 LockableTime;
 
 /* Tokens are reserved durably in blocks of this many (see persist.c) */
 #define LOCKABLE_TOKEN_BLOCK	((uint64) 1 << 22)
+
+/*
+ * Tokens continue from at least the wall clock in nanoseconds at every
+ * start, and from this much more at a start from a copy or a lost horizon
+ * and at the end of recovery: one hour (protocol rule 8, README "Fencing
+ * tokens never go backwards").
+ */
+#define LOCKABLE_TOKEN_CLOCK_LEAD	((uint64) 3600 * 1000000000)
 
 /* Where a lease stands with the remote service (protocol rule 11) */
 typedef enum LeaseRemoteState
@@ -305,8 +353,13 @@ typedef struct LockableShared
 	pg_atomic_uint32 nleases;
 	pg_atomic_uint64 tokens_reserved;	/* no token >= this was issued */
 	int64		ttl_horizon;	/* no lease had a longer ttl, microseconds */
+	int64		ttl_pending;	/* ttl horizon still to be recorded */
 	LWLock	   *horizon_lock;	/* serialises writes of the horizon file */
-	LockableTime grace_until;	/* no grant before this, after a crash */
+	pg_atomic_uint64 grace_until;	/* LockableTime: no grant before this,
+									 * after a crash or a failover; 0: none */
+	pg_atomic_uint32 recovery_pending;	/* started in recovery from a copy:
+										 * apply the grace when it ends */
+	int64		recovery_grace; /* lockable.max_ttl at startup, microseconds */
 	pg_atomic_uint32 any_waiters;	/* backends in lockable_acquire_any waits */
 	ConditionVariable any_cv;	/* broadcast when a lease is deleted */
 	ConditionVariable remote_cv;	/* broadcast when a remote lease is let
@@ -422,7 +475,10 @@ extern PGDLLIMPORT int lockable_remote_lease;	/* milliseconds */
 extern PGDLLIMPORT int lockable_remote_max_connections;
 
 /* clock.c */
+#define LOCKABLE_BOOT_ID_LEN	40
 extern LockableTime lockable_clock_now(void);
+extern int64 lockable_clock_wall_ns(void);
+extern bool lockable_clock_boot(int64 *usec, char *boot_id);
 extern TimestampTz lockable_clock_to_timestamptz(LockableTime t,
 												 LockableTime now,
 												 TimestampTz now_wall);
@@ -479,8 +535,11 @@ extern LockableLost *lockable_remote_lost_snapshot(Oid dbid, int *n);
 /* persist.c */
 extern void lockable_persist_startup(void);
 extern void lockable_horizon_check(int64 ttl);
-extern void lockable_horizon_extend(int64 ttl);
+extern void lockable_horizon_check_ttl(int64 ttl);
 extern void lockable_horizon_maintain(void);
+extern void lockable_recovery_end_check(void);
+extern LockableTime lockable_grace_until(void);
+extern void lockable_grace_passed(LockableTime seen);
 
 /* remote.c */
 extern int64 lockable_remote_interval_usec(void);

@@ -1,40 +1,73 @@
 /*-------------------------------------------------------------------------
  *
  * persist.c
- *	  Leases and fencing tokens that survive restarts and crashes.
+ *	  Leases and fencing tokens that survive restarts, crashes, failovers
+ *	  and disk errors.
  *
  * Two files in $PGDATA/pg_lockable:
  *
  * leases.state is written by the postmaster when it exits after a clean
  * shutdown (as pg_stat_statements writes its file; "clean" meaning that
- * pg_control says so, so an immediate shutdown counts as a crash, as it
- * does for PostgreSQL's own recovery): every live plain lease with its
- * name, token, owner, ttl and wall-clock deadline, the next token, and a
- * crash grace period that is still running.  It is read, and removed, at
- * the next start.  Keepalive leases are not written: their sessions are
- * gone after a restart.
+ * pg_control says so, shut down or shut down in recovery, so an immediate
+ * shutdown counts as a crash, as it does for PostgreSQL's own recovery):
+ * every live plain lease with its name, token, owner, ttl and remaining
+ * time, the next token, and a crash grace period that is still running.
+ * It records pg_control's checkpoint and time of that shutdown, and is
+ * only restored at a start that finds pg_control as it left it, so a file
+ * that could not be removed, or a copy of one, is never restored after a
+ * crash.  It is read, and removed, at the next start.  Keepalive leases
+ * are not written: their sessions are gone after a restart.
  *
- * horizon is written durably (fsync, durable_rename) whenever it must
- * grow, which is rare: it holds
+ * Remaining times are kept as the time left at shutdown (deadline less
+ * written_at, both taken from one reading of the clocks), never recomputed
+ * from the wall clock at the next start: a clock stepped while the server
+ * was down must not shorten a lease.  The time the server was down is
+ * counted only when it can be measured without the wall clock: on the
+ * machine's boot clock, if the machine did not reboot meanwhile (same boot
+ * id).  Otherwise it is not counted, and a restored lease lasts its whole
+ * remaining time from the start: longer than it would have, never shorter.
+ *
+ * horizon is written durably (fsync, rename, fsync of the directory)
+ * whenever it must grow, which is rare: it holds
  *	- tokens_reserved: no token at or above it has been issued.  Tokens are
  *	  reserved in blocks of LOCKABLE_TOKEN_BLOCK, by the worker before they
  *	  are needed, so the acquire path normally does no I/O.
- *	- ttl_horizon: no lease was ever granted or renewed with a longer ttl.
- *	  A new largest ttl is recorded before the lease is granted.
+ *	- ttl_horizon: no lease that may still be held was granted or renewed
+ *	  with a longer ttl.  A new largest ttl is recorded before the lease is
+ *	  granted or renewed with it.
  *	It is also written at every start, once the next token is known and
- *	the restored leases are counted in the ttl horizon.
+ *	the ttl horizon is what the restored leases need (a clean start brings
+ *	it back down: one lease granted for a year must not make every later
+ *	crash block grants for a year).
  *
  * After a start without a valid leases.state (a crash, an immediate
- * shutdown, a power loss, a corrupt file), tokens continue from
+ * shutdown, a power loss, a corrupt or stale file), tokens continue from
  * tokens_reserved, and no lease is granted for ttl_horizon: every lease
  * granted before the crash would have expired by then.  This is the grace
  * period of lockable.crash_grace; turning that off makes leases free at
  * once after a crash, which is unsafe and explicit.
  *
- * A missing, stale or corrupt file is logged and ignored; the server always
- * starts.  If the horizon cannot be read, tokens continue from the current
- * time in microseconds (larger than any count of grants) and the grace
- * period is lockable.max_ttl.
+ * Copies.  A standby, or a data directory restored from a base backup,
+ * holds a copy of pg_lockable/horizon that may be older than the tokens
+ * the original went on to issue, and knows nothing of the leases it held.
+ * So at every start tokens continue from at least the wall clock in
+ * nanoseconds, and from an hour (LOCKABLE_TOKEN_CLOCK_LEAD) more at a
+ * start that knows it uses a copy or lost its horizon, and again when
+ * recovery ends (a promotion, or a restored backup becoming a primary).  A
+ * counter that grows by one per grant, and by one reserved block (4 ms of
+ * nanoseconds) at a crash restart, stays behind the wall clock, so the
+ * copy's tokens are above the original's as long as their clocks agree to
+ * within the hour.
+ * When recovery ends, no lease is granted for the longest ttl the original
+ * could have granted: lockable.max_ttl, or the copy's ttl horizon if that
+ * is longer.  A standby's clean restart is a clean restart, not a crash.
+ *
+ * Disk errors never stop the engine: a failed write is retried by the
+ * worker, reported at most once a minute, and only a grant or renewal that
+ * needs a durable record it cannot get fails, with a disk (53) or I/O (58)
+ * error.  A missing, stale or corrupt file is logged and ignored; the
+ * server always starts.  If the horizon cannot be read, the grace period
+ * is lockable.max_ttl.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -43,6 +76,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "access/xlog.h"
@@ -63,10 +97,23 @@
 
 #define STATE_MAGIC		0x4C4B4C53	/* "LKLS" */
 #define HORIZON_MAGIC	0x4C4B4C48	/* "LKLH" */
-#define FILE_VERSION	1
+#define HORIZON_VERSION	1
+#define STATE_VERSION	2			/* 1: no shutdown or boot clock fields */
 
 /* A backend extends the reservation itself when fewer are left than this */
 #define LOCKABLE_TOKEN_MARGIN	(LOCKABLE_TOKEN_BLOCK / 4)
+
+/*
+ * Handoffs issue tokens without a check of their own (protocol rule 8):
+ * the margin must exceed twice the number of backends, which is at most
+ * MAX_BACKENDS = 2^18 - 1 on every supported version.
+ */
+StaticAssertDecl(LOCKABLE_TOKEN_MARGIN > 2 * ((1 << 18) - 1),
+				 "LOCKABLE_TOKEN_MARGIN must exceed twice MAX_BACKENDS");
+
+/* How often the worker retries a failed write, and reports failures */
+#define RETRY_INTERVAL		USECS_PER_SEC
+#define REPORT_INTERVAL		(60 * USECS_PER_SEC)
 
 typedef struct HorizonData
 {
@@ -85,7 +132,15 @@ typedef struct StateHeader
 	uint64		next_token;
 	TimestampTz written_at;
 	TimestampTz grace_until;	/* a crash grace period still running, or 0 */
+	/* version 2: */
+	XLogRecPtr	checkpoint;		/* pg_control's checkPoint and time at the */
+	int64		control_time;	/* shutdown this file was written at */
+	int64		boot_usec;		/* the boot clock at written_at ... */
+	char		boot_id[LOCKABLE_BOOT_ID_LEN];	/* ... in this boot ("": none) */
 } StateHeader;
+
+/* a version 1 file's header ends before checkpoint */
+#define STATE_HEADER_V1_SIZE	offsetof(StateHeader, checkpoint)
 
 /* followed by len bytes of name */
 typedef struct StateEntry
@@ -107,25 +162,78 @@ typedef struct StateTrailer
 	pg_crc32c	crc;			/* of everything before it, and count */
 } StateTrailer;
 
+/* Why the last write of a file failed */
+typedef struct IOFailure
+{
+	const char *what;			/* "create", "write", ... */
+	char		path[MAXPGPATH];
+	int			err;			/* errno */
+} IOFailure;
+
 bool		lockable_crash_grace = true;
 
+/* the worker's retries of a failed horizon write (only the worker uses it) */
+static LockableTime retry_last = 0;
+static LockableTime report_last = 0;
+static int	failed_attempts = 0;	/* since the writes began to fail */
+static bool write_failing = false;
+
+static void
+io_failed(IOFailure *f, const char *what, const char *path)
+{
+	f->err = errno;
+	f->what = what;
+	strlcpy(f->path, path, sizeof(f->path));
+}
+
+/* errmsg-style text of a failure, e.g. 'could not create file "x": ...' */
+#define IO_FAILURE_FMT	"could not %s file \"%s\": %s"
+#define IO_FAILURE_ARGS(f)	(f)->what, (f)->path, strerror((f)->err)
+
+/* A SQLSTATE of class 53 (insufficient resources) or 58 (system error) */
+static int
+io_errcode(const IOFailure *f)
+{
+	switch (f->err)
+	{
+		case ENOSPC:
+#ifdef EDQUOT
+		case EDQUOT:
+#endif
+			return ERRCODE_DISK_FULL;
+		case ENFILE:
+		case EMFILE:
+		case ENOMEM:
+			return ERRCODE_INSUFFICIENT_RESOURCES;
+		default:
+			return ERRCODE_IO_ERROR;
+	}
+}
+
 /*
- * Write data to path durably: a temporary file, fsync, durable_rename.
- * Returns false (after reporting at elevel) on failure.
+ * Write data to path durably: a temporary file, fsync, rename, fsync of
+ * the directory (what durable_rename does, done here step by step so that
+ * each step's errno is kept for the caller's report).  Returns false, with
+ * *f saying what failed, if it could not; reports nothing itself.  The
+ * previous content of path stays as it was unless the rename happened.
  */
 static bool
-write_file_durably(const char *path, const void *data, size_t len, int elevel)
+write_file_durably(const char *path, const void *data, size_t len,
+				   IOFailure *f)
 {
 	char		tmp[MAXPGPATH];
 	int			fd;
 
+	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
+	{
+		io_failed(f, "create directory for", path);
+		return false;
+	}
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	fd = OpenTransientFile(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	if (fd < 0)
 	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create file \"%s\": %m", tmp)));
+		io_failed(f, "create", tmp);
 		return false;
 	}
 	errno = 0;
@@ -133,21 +241,41 @@ write_file_durably(const char *path, const void *data, size_t len, int elevel)
 	{
 		if (errno == 0)
 			errno = ENOSPC;
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not write file \"%s\": %m", tmp)));
+		io_failed(f, "write", tmp);
+		CloseTransientFile(fd);
+		return false;
+	}
+	if (pg_fsync(fd) != 0)
+	{
+		io_failed(f, "fsync", tmp);
 		CloseTransientFile(fd);
 		return false;
 	}
 	if (CloseTransientFile(fd) != 0)
 	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not close file \"%s\": %m", tmp)));
+		io_failed(f, "close", tmp);
 		return false;
 	}
-	/* fsyncs the file and the directory */
-	return durable_rename(tmp, path, elevel) == 0;
+	if (rename(tmp, path) != 0)
+	{
+		io_failed(f, "rename", tmp);
+		return false;
+	}
+	fd = OpenTransientFile(LOCKABLE_DIR, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+	{
+		io_failed(f, "open directory of", path);
+		return false;
+	}
+	/* as fsync_fname_ext: some systems cannot fsync a directory */
+	if (pg_fsync(fd) != 0 && errno != EBADF && errno != EINVAL)
+	{
+		io_failed(f, "fsync directory of", path);
+		CloseTransientFile(fd);
+		return false;
+	}
+	CloseTransientFile(fd);
+	return true;
 }
 
 /*
@@ -205,96 +333,335 @@ horizon_crc(const HorizonData *h)
 	return crc;
 }
 
-/*
- * Write the horizon file durably.  Returns false (reported at elevel) if
- * it could not be written.
- */
+/* Write the horizon file durably; false (see *f) if it could not be */
 static bool
-horizon_write(uint64 tokens_reserved, int64 ttl_horizon, int elevel)
+horizon_write(uint64 tokens_reserved, int64 ttl_horizon, IOFailure *f)
 {
 	HorizonData h;
 
 	memset(&h, 0, sizeof(h));
 	h.magic = HORIZON_MAGIC;
-	h.version = FILE_VERSION;
+	h.version = HORIZON_VERSION;
 	h.tokens_reserved = tokens_reserved;
 	h.ttl_horizon = ttl_horizon;
 	h.crc = horizon_crc(&h);
-
-	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
-	{
-		ereport(elevel,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create directory \"%s\": %m",
-						LOCKABLE_DIR)));
-		return false;
-	}
-	return write_file_durably(LOCKABLE_HORIZON_FILE, &h, sizeof(h), elevel);
+	return write_file_durably(LOCKABLE_HORIZON_FILE, &h, sizeof(h), f);
 }
 
 /*
- * lockable_horizon_extend
- *		Durably record a token reservation reaching past the next token by
- *		a block, and a ttl horizon of at least ttl.  Raises an error if the
- *		file cannot be written: nothing may be granted beyond the horizon.
+ * Make the durable horizon reach at least min_left tokens past the next
+ * token and cover ttl, unless it already does.  Returns false (see *f) if
+ * the file could not be written; then nothing changes.
  *
  * Takes the horizon lock; the caller holds no partition lock.
  */
-void
-lockable_horizon_extend(int64 ttl)
+static bool
+horizon_extend(int64 ttl, uint64 min_left, IOFailure *f)
 {
 	LockableShared *s = lockable_shared;
 	uint64		next;
 	uint64		reserved;
 	int64		ttl_horizon;
+	bool		ok;
 
 	LWLockAcquire(s->horizon_lock, LW_EXCLUSIVE);
 	next = pg_atomic_read_u64(&s->next_token);
-	if (next + LOCKABLE_TOKEN_BLOCK / 2 < pg_atomic_read_u64(&s->tokens_reserved) &&
-		ttl <= s->ttl_horizon)
+	reserved = pg_atomic_read_u64(&s->tokens_reserved);
+	if (next + min_left < reserved && ttl <= s->ttl_horizon &&
+		s->ttl_pending <= s->ttl_horizon)
 	{
 		LWLockRelease(s->horizon_lock);
-		return;					/* someone else did it */
+		return true;			/* someone else did it */
 	}
 
-	reserved = next + LOCKABLE_TOKEN_BLOCK;
-	ttl_horizon = Max(ttl, s->ttl_horizon);
-	(void) horizon_write(reserved, ttl_horizon, ERROR);
-
-	pg_atomic_write_u64(&s->tokens_reserved, reserved);
-	s->ttl_horizon = ttl_horizon;
+	reserved = Max(reserved, next + LOCKABLE_TOKEN_BLOCK);
+	ttl_horizon = Max(Max(ttl, s->ttl_horizon), s->ttl_pending);
+	ok = horizon_write(reserved, ttl_horizon, f);
+	if (ok)
+	{
+		pg_atomic_write_u64(&s->tokens_reserved, reserved);
+		s->ttl_horizon = ttl_horizon;
+	}
 	LWLockRelease(s->horizon_lock);
+	return ok;
 }
 
 /*
  * lockable_horizon_check
- *		Before granting or renewing with ttl: is the horizon far enough?
- *		One comparison of shared values on the hot path; I/O only when the
- *		reservation is nearly used up or ttl is the largest ever.
+ *		Before an acquire grants (or queues) with ttl: are enough tokens
+ *		reserved, and is ttl within the ttl horizon?  One comparison of
+ *		shared values on the hot path; I/O only when the reservation is
+ *		nearly used up (the worker normally renews it long before) or ttl
+ *		is the largest ever.  If the file cannot be written, the grant
+ *		cannot be made durable: a disk or I/O error.
  */
 void
 lockable_horizon_check(int64 ttl)
 {
 	LockableShared *s = lockable_shared;
+	IOFailure	f;
 
-	if (unlikely(ttl > s->ttl_horizon ||
-				 pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_MARGIN >=
-				 pg_atomic_read_u64(&s->tokens_reserved)))
-		lockable_horizon_extend(ttl);
+	if (likely(ttl <= s->ttl_horizon &&
+			   pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_MARGIN <
+			   pg_atomic_read_u64(&s->tokens_reserved)))
+		return;
+	if (!horizon_extend(ttl, LOCKABLE_TOKEN_MARGIN, &f))
+		ereport(ERROR,
+				(errcode(io_errcode(&f)),
+				 ttl > s->ttl_horizon ?
+				 errmsg("lockable: could not record the ttl horizon durably") :
+				 errmsg("lockable: could not reserve fencing tokens durably"),
+				 errdetail("Writing \"%s\" failed: " IO_FAILURE_FMT ".",
+						   LOCKABLE_HORIZON_FILE, IO_FAILURE_ARGS(&f)),
+				 errhint("Free disk space or fix the permissions of %s in the data directory.  Releases and heartbeats keep working meanwhile.",
+						 LOCKABLE_DIR)));
+}
+
+/*
+ * lockable_horizon_check_ttl
+ *		Before a heartbeat renews with ttl: no token is issued, so only a
+ *		ttl longer than any before needs the file written.
+ */
+void
+lockable_horizon_check_ttl(int64 ttl)
+{
+	IOFailure	f;
+
+	if (likely(ttl <= lockable_shared->ttl_horizon))
+		return;
+	if (!horizon_extend(ttl, 0, &f))
+		ereport(ERROR,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not record the ttl horizon durably"),
+				 errdetail("Writing \"%s\" failed: " IO_FAILURE_FMT ".  The lease keeps its deadline.",
+						   LOCKABLE_HORIZON_FILE, IO_FAILURE_ARGS(&f)),
+				 errhint("Renew with a ttl no longer than %lld ms, or free disk space or fix the permissions of %s in the data directory.",
+						 (long long) (lockable_shared->ttl_horizon / 1000),
+						 LOCKABLE_DIR)));
 }
 
 /*
  * lockable_horizon_maintain
- *		From the worker: reserve the next block before backends need it.
+ *		From the worker, each time round its loop: finish a recovery that
+ *		ended, and reserve the next block of tokens before backends need
+ *		it.  Never raises an error: a failed write is retried once a second
+ *		and reported at most once a minute, and the worker goes on sweeping.
  */
 void
 lockable_horizon_maintain(void)
 {
 	LockableShared *s = lockable_shared;
+	LockableTime now;
+	IOFailure	f;
 
-	if (pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_BLOCK / 2 >=
-		pg_atomic_read_u64(&s->tokens_reserved))
-		lockable_horizon_extend(0);
+	lockable_recovery_end_check();
+
+	if (pg_atomic_read_u64(&s->next_token) + LOCKABLE_TOKEN_BLOCK / 2 <
+		pg_atomic_read_u64(&s->tokens_reserved) &&
+		s->ttl_pending <= s->ttl_horizon)
+	{
+		if (write_failing)
+		{
+			/* a backend wrote it meanwhile */
+			ereport(LOG,
+					(errmsg("lockable: the horizon file is written again, after %d failed attempts",
+							failed_attempts)));
+			write_failing = false;
+			failed_attempts = 0;
+		}
+		return;
+	}
+
+	now = lockable_clock_now();
+	if (write_failing && now - retry_last < RETRY_INTERVAL)
+		return;
+	retry_last = now;
+
+	if (horizon_extend(0, LOCKABLE_TOKEN_BLOCK / 2, &f))
+	{
+		if (write_failing)
+			ereport(LOG,
+					(errmsg("lockable: the horizon file is written again, after %d failed attempts",
+							failed_attempts)));
+		write_failing = false;
+		failed_attempts = 0;
+		return;
+	}
+
+	failed_attempts++;
+	if (write_failing && now - report_last < REPORT_INTERVAL)
+		return;
+	{
+		uint64		reserved = pg_atomic_read_u64(&s->tokens_reserved);
+		uint64		next = pg_atomic_read_u64(&s->next_token);
+
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not reserve fencing tokens durably: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("%llu reserved tokens are left before acquires fail; releases and heartbeats keep working.  The worker tries again every second and reports at most once a minute (%d attempts so far).",
+						   (unsigned long long) (reserved > next + LOCKABLE_TOKEN_MARGIN ?
+												 reserved - next - LOCKABLE_TOKEN_MARGIN : 0),
+						   failed_attempts),
+				 errhint("Free disk space or fix the permissions of %s in the data directory.",
+						 LOCKABLE_DIR)));
+	}
+	write_failing = true;
+	report_last = now;
+}
+
+/*
+ * The least next token at a start: the wall clock in nanoseconds, and one
+ * hour (LOCKABLE_TOKEN_CLOCK_LEAD) more when this server may be a copy of
+ * another or has lost its own record, so that it is above every token the
+ * other issued (see README, "Fencing tokens never go backwards").  On the
+ * scale of nanoseconds a crash restart's jump to the end of the reserved
+ * block (LOCKABLE_TOKEN_BLOCK) is 4 ms, and no server grants a lease a
+ * nanosecond, so a token counter stays behind its wall clock.
+ */
+static uint64
+token_floor(bool copy)
+{
+	uint64		floor = (uint64) Max(lockable_clock_wall_ns(), 0);
+
+	return copy ? floor + LOCKABLE_TOKEN_CLOCK_LEAD : floor;
+}
+
+/* Raise the token counter to at least floor; never lowers it */
+static void
+raise_next_token(uint64 floor)
+{
+	pg_atomic_uint64 *next = &lockable_shared->next_token;
+	uint64		cur = pg_atomic_read_u64(next);
+
+	while (cur < floor && !pg_atomic_compare_exchange_u64(next, &cur, floor))
+		;
+}
+
+/* Move grace_until to until, unless it is already later */
+static void
+extend_grace(LockableTime until)
+{
+	pg_atomic_uint64 *g = &lockable_shared->grace_until;
+	uint64		cur = pg_atomic_read_u64(g);
+
+	while (cur < (uint64) until &&
+		   !pg_atomic_compare_exchange_u64(g, &cur, (uint64) until))
+		;
+}
+
+/*
+ * lockable_grace_until
+ *		When the grace period ends on the monotonic clock; 0 if none.
+ */
+LockableTime
+lockable_grace_until(void)
+{
+	return (LockableTime) pg_atomic_read_u64(&lockable_shared->grace_until);
+}
+
+/*
+ * lockable_grace_passed
+ *		An acquirer found the grace period seen (a lockable_grace_until()
+ *		value) over: clear it, unless it was moved meanwhile.
+ */
+void
+lockable_grace_passed(LockableTime seen)
+{
+	uint64		expected = (uint64) seen;
+
+	(void) pg_atomic_compare_exchange_u64(&lockable_shared->grace_until,
+										  &expected, 0);
+}
+
+/*
+ * lockable_recovery_end_check
+ *		If this server started in recovery from a copy and recovery has
+ *		ended (promotion, or the end of a restored backup's recovery), do
+ *		once what a failover needs before anything is granted: the grace
+ *		period of the longest ttl the original could have granted, tokens
+ *		above the original's.  Called by every acquire before it looks at
+ *		the grace period, by the worker and by the statistics.
+ *
+ * Takes the horizon lock; the caller holds no partition lock.
+ */
+void
+lockable_recovery_end_check(void)
+{
+	LockableShared *s = lockable_shared;
+	IOFailure	f;
+	int64		grace;
+	uint64		next;
+	uint64		reserved;
+	bool		written;
+
+	if (likely(pg_atomic_read_u32(&s->recovery_pending) == 0))
+	{
+		/* whoever cleared it set grace_until first */
+		pg_read_barrier();
+		return;
+	}
+	if (RecoveryInProgress())
+		return;
+
+	LWLockAcquire(s->horizon_lock, LW_EXCLUSIVE);
+	if (pg_atomic_read_u32(&s->recovery_pending) == 0)
+	{
+		LWLockRelease(s->horizon_lock);
+		return;
+	}
+
+	/*
+	 * The longest ttl the original could have granted: lockable.max_ttl as
+	 * configured (a session's SET here can only make it longer), or the
+	 * ttl horizon of the copy if a longer ttl was already in use.
+	 */
+	grace = Max(Max(s->recovery_grace,
+					(int64) lockable_max_ttl * USECS_PER_SEC),
+				s->ttl_horizon);
+	if (lockable_crash_grace)
+	{
+		extend_grace(lockable_clock_now() + grace);
+		/* a crash during it must still wait it out */
+		s->ttl_pending = Max(s->ttl_pending, grace);
+	}
+	raise_next_token(token_floor(true));
+	next = pg_atomic_read_u64(&s->next_token);
+
+	reserved = Max(pg_atomic_read_u64(&s->tokens_reserved),
+				   next + LOCKABLE_TOKEN_BLOCK);
+	written = horizon_write(reserved, Max(s->ttl_horizon, s->ttl_pending), &f);
+	if (written)
+	{
+		pg_atomic_write_u64(&s->tokens_reserved, reserved);
+		s->ttl_horizon = Max(s->ttl_horizon, s->ttl_pending);
+	}
+	else
+	{
+		/* the next grant writes it, or fails; the worker retries */
+		pg_atomic_write_u64(&s->tokens_reserved, next);
+	}
+
+	pg_write_barrier();
+	pg_atomic_write_u32(&s->recovery_pending, 0);
+	LWLockRelease(s->horizon_lock);
+
+	if (!written)
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not record the horizon at the end of recovery: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("No lease is granted until it is written.")));
+	if (lockable_crash_grace)
+		ereport(LOG,
+				(errmsg("lockable: recovery ended; no lease will be granted for %lld ms",
+						(long long) (grace / 1000)),
+				 errdetail("Leases granted by the server this one was copied from may still be in use until then (lockable.max_ttl, or the longest ttl that server used; lockable.crash_grace).  Tokens continue from %llu.",
+						   (unsigned long long) next)));
+	else
+		ereport(WARNING,
+				(errmsg("lockable: recovery ended, and lockable.crash_grace is off: leases held on the server this one was copied from may be granted again at once"),
+				 errdetail("Tokens continue from %llu.", (unsigned long long) next)));
 }
 
 /*
@@ -318,7 +685,7 @@ horizon_read(HorizonData *h, bool *exists)
 	}
 	memcpy(h, buf, sizeof(HorizonData));
 	pfree(buf);
-	if (h->magic != HORIZON_MAGIC || h->version != FILE_VERSION ||
+	if (h->magic != HORIZON_MAGIC || h->version != HORIZON_VERSION ||
 		!EQ_CRC32C(h->crc, horizon_crc(h)))
 	{
 		ereport(LOG,
@@ -329,25 +696,57 @@ horizon_read(HorizonData *h, bool *exists)
 	return true;
 }
 
+/* pg_control as the last shutdown or crash left it */
+typedef struct ControlState
+{
+	bool		clean;			/* shut down, or shut down in recovery */
+	XLogRecPtr	checkpoint;
+	int64		time;
+} ControlState;
+
+static void
+control_read(ControlState *c)
+{
+	ControlFileData *control;
+	bool		crc_ok;
+
+	control = get_controlfile(DataDir, &crc_ok);
+	c->clean = crc_ok && (control->state == DB_SHUTDOWNED ||
+						  control->state == DB_SHUTDOWNED_IN_RECOVERY);
+	c->checkpoint = control->checkPoint;
+	c->time = (int64) control->time;
+	pfree(control);
+}
+
+/* What the restored state needs, for lockable_persist_startup */
+typedef struct StateLoaded
+{
+	uint64		next_token;
+	int64		ttl_need;		/* longest time a restored lease may be held,
+								 * or a carried grace period may run */
+	LockableTime grace_until;	/* a grace period carried over, or for
+								 * leases that did not fit; 0: none */
+} StateLoaded;
+
 /*
- * Restore the leases of leases.state, if it is valid.  Returns true if it
- * was; sets *next_token from it; *ttl_need to the longest time any
- * restored lease may still be held (the ttl horizon must cover it); and
- * *grace_until if a crash grace period was still running at shutdown, or
- * if a live lease could not be restored (the table is smaller now).
+ * Restore the leases of leases.state, if it is valid and was written at
+ * the shutdown pg_control shows.  Returns true if it was, and fills *st.
  */
 static bool
-state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
+state_load(const ControlState *control, StateLoaded *st)
 {
 	StateHeader header;
 	StateTrailer trailer;
 	pg_crc32c	crc;
 	size_t		len;
 	size_t		pos;
+	size_t		header_len;
 	bool		exists;
 	char	   *buf;
-	TimestampTz now_wall = GetCurrentTimestamp();
 	LockableTime now = lockable_clock_now();
+	int64		boot_now;
+	char		boot_id[LOCKABLE_BOOT_ID_LEN];
+	int64		downtime = 0;
 	int			restored = 0;
 	int			expired = 0;
 	int			dropped = 0;
@@ -355,21 +754,33 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 	buf = read_whole_file(LOCKABLE_STATE_FILE, &len, &exists);
 	if (!exists)
 		return false;
-	/* read once: a later crash must not find it again */
-	unlink(LOCKABLE_STATE_FILE);
+	/* read once: a later start must not find it again */
+	if (unlink(LOCKABLE_STATE_FILE) != 0 && errno != ENOENT)
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("lockable: could not remove file \"%s\": %m",
+						LOCKABLE_STATE_FILE),
+				 errdetail("It will not be restored again: it belongs to this shutdown only.")));
 	if (buf == NULL)
 		return false;
 
-	if (len < sizeof(StateHeader) + sizeof(StateTrailer))
+	memset(&header, 0, sizeof(header));
+	if (len < STATE_HEADER_V1_SIZE + sizeof(StateTrailer))
 		goto corrupt;
-	memcpy(&header, buf, sizeof(header));
+	memcpy(&header, buf, STATE_HEADER_V1_SIZE);
+	if (header.magic != STATE_MAGIC ||
+		(header.version != 1 && header.version != STATE_VERSION))
+		goto corrupt;
+	header_len = header.version == 1 ? STATE_HEADER_V1_SIZE : sizeof(StateHeader);
+	if (len < header_len + sizeof(StateTrailer))
+		goto corrupt;
+	memcpy(&header, buf, header_len);
 	memcpy(&trailer, buf + len - sizeof(trailer), sizeof(trailer));
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, buf, len - sizeof(trailer));
 	COMP_CRC32C(crc, &trailer.count, sizeof(trailer.count));
 	FIN_CRC32C(crc);
-	if (header.magic != STATE_MAGIC || header.version != FILE_VERSION ||
-		!EQ_CRC32C(crc, trailer.crc))
+	if (!EQ_CRC32C(crc, trailer.crc))
 		goto corrupt;
 	if (header.system_identifier != GetSystemIdentifier())
 	{
@@ -380,11 +791,43 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 		return false;
 	}
 
-	pos = sizeof(header);
+	/*
+	 * Only the shutdown pg_control shows may be restored: after a crash, or
+	 * when the file was left from an earlier shutdown, its leases may have
+	 * been released and granted again since.  (A version 1 file does not
+	 * say which shutdown it belongs to; it is trusted after a clean one.)
+	 */
+	if (!control->clean ||
+		(header.version >= 2 &&
+		 (header.checkpoint != control->checkpoint ||
+		  header.control_time != control->time)))
+	{
+		ereport(LOG,
+				(errmsg("lockable: ignoring file \"%s\": it was not written at the last shutdown",
+						LOCKABLE_STATE_FILE)));
+		pfree(buf);
+		return false;
+	}
+
+	/*
+	 * The time the server was down, if the boot clock can tell: the wall
+	 * clock may have been stepped meanwhile.  Otherwise it is not counted.
+	 */
+	if (header.version >= 2 && header.boot_id[0] != '\0' &&
+		lockable_clock_boot(&boot_now, boot_id) &&
+		strncmp(boot_id, header.boot_id, LOCKABLE_BOOT_ID_LEN) == 0 &&
+		boot_now > header.boot_usec)
+		downtime = boot_now - header.boot_usec;
+
+	st->next_token = header.next_token;
+	st->ttl_need = 0;
+	st->grace_until = 0;
+	pos = header_len;
 	for (int i = 0; i < trailer.count; i++)
 	{
-		StateEntry e;
+		StateEntry	e;
 		LeaseKey	key;
+		int64		remaining;
 
 		if (pos + sizeof(e) > len - sizeof(trailer))
 			goto corrupt;
@@ -394,7 +837,9 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 			pos + e.len > len - sizeof(trailer) || e.token >= header.next_token)
 			goto corrupt;
 
-		if (e.deadline <= now_wall)
+		/* left at shutdown, less the downtime measured */
+		remaining = e.deadline - header.written_at - downtime;
+		if (remaining <= 0)
 		{
 			expired++;
 			pos += e.len;
@@ -406,24 +851,30 @@ state_load(uint64 *next_token, int64 *ttl_need, LockableTime *grace_until)
 		memcpy(key.name, buf + pos, e.len);
 		pos += e.len;
 
-		*ttl_need = Max(*ttl_need, Max(e.ttl, e.deadline - now_wall));
+		st->ttl_need = Max(st->ttl_need, Max(e.ttl, remaining));
 		if (lockable_lease_restore(&key, e.token, e.owner, e.ttl,
-								   now - (now_wall - e.acquired),
-								   now + (e.deadline - now_wall),
-								   e.renewals))
+								   now - (header.written_at - e.acquired) - downtime,
+								   now + remaining, e.renewals))
 			restored++;
 		else
 		{
 			/* no room: nobody may take it until it would have expired */
 			dropped++;
-			*grace_until = Max(*grace_until, now + (e.deadline - now_wall));
+			st->grace_until = Max(st->grace_until, now + remaining);
 		}
 	}
 	pfree(buf);
 
-	*next_token = header.next_token;
-	if (header.grace_until > now_wall)
-		*grace_until = Max(*grace_until, now + (header.grace_until - now_wall));
+	if (header.grace_until != 0)
+	{
+		int64		remaining = header.grace_until - header.written_at - downtime;
+
+		if (remaining > 0)
+		{
+			st->grace_until = Max(st->grace_until, now + remaining);
+			st->ttl_need = Max(st->ttl_need, remaining);
+		}
+	}
 	ereport(LOG,
 			(errmsg("lockable: restored %d leases from the last shutdown, %d had expired",
 					restored, expired)));
@@ -441,20 +892,6 @@ corrupt:
 	return false;
 }
 
-/* Did the cluster just shut down cleanly (a shutdown checkpoint)? */
-static bool
-shut_down_cleanly(void)
-{
-	ControlFileData *control;
-	bool		crc_ok;
-	bool		clean;
-
-	control = get_controlfile(DataDir, &crc_ok);
-	clean = crc_ok && control->state == DB_SHUTDOWNED;
-	pfree(control);
-	return clean;
-}
-
 /*
  * At postmaster exit after a clean shutdown, write the live plain leases.
  * No other process runs then.  After a crash or an immediate shutdown the
@@ -467,14 +904,19 @@ state_dump(int code, Datum arg)
 	StringInfoData buf;
 	StateHeader header;
 	StateTrailer trailer;
+	ControlState control;
 	LeaseInfo  *leases;
 	LockableTime now;
+	LockableTime grace_until;
 	TimestampTz now_wall;
+	IOFailure	f;
+	int64		boot_usec;
 	int			n;
 
 	if (code != 0 || lockable_shared == NULL)
 		return;
-	if (!shut_down_cleanly())
+	control_read(&control);
+	if (!control.clean)
 	{
 		ereport(LOG,
 				(errmsg("lockable: not saving leases: the server did not shut down cleanly")));
@@ -487,13 +929,18 @@ state_dump(int code, Datum arg)
 	initStringInfo(&buf);
 	memset(&header, 0, sizeof(header));
 	header.magic = STATE_MAGIC;
-	header.version = FILE_VERSION;
+	header.version = STATE_VERSION;
 	header.system_identifier = GetSystemIdentifier();
 	header.next_token = pg_atomic_read_u64(&lockable_shared->next_token);
 	header.written_at = now_wall;
-	if (lockable_shared->grace_until > now)
-		header.grace_until = lockable_clock_to_timestamptz(lockable_shared->grace_until,
-														   now, now_wall);
+	grace_until = lockable_grace_until();
+	if (grace_until > now)
+		header.grace_until = lockable_clock_to_timestamptz(grace_until, now,
+														   now_wall);
+	header.checkpoint = control.checkpoint;
+	header.control_time = control.time;
+	if (lockable_clock_boot(&boot_usec, header.boot_id))
+		header.boot_usec = boot_usec - (lockable_clock_now() - now);
 	appendBinaryStringInfo(&buf, (char *) &header, sizeof(header));
 
 	trailer.count = 0;
@@ -526,18 +973,24 @@ state_dump(int code, Datum arg)
 	FIN_CRC32C(trailer.crc);
 	appendBinaryStringInfo(&buf, (char *) &trailer, sizeof(trailer));
 
-	if (MakePGDirectory(LOCKABLE_DIR) < 0 && errno != EEXIST)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("lockable: could not create directory \"%s\": %m",
-						LOCKABLE_DIR)));
-		return;
-	}
-	if (write_file_durably(LOCKABLE_STATE_FILE, buf.data, buf.len, LOG))
+	if (write_file_durably(LOCKABLE_STATE_FILE, buf.data, buf.len, &f))
 		ereport(LOG,
 				(errmsg("lockable: saved %d leases for the next start",
 						trailer.count)));
+	else
+		ereport(LOG,
+				(errmsg("lockable: could not save leases: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("The next start counts as a crash.")));
+}
+
+/* Does a file exist in the data directory? */
+static bool
+file_exists(const char *name)
+{
+	struct stat st;
+
+	return stat(name, &st) == 0;
 }
 
 /*
@@ -550,28 +1003,49 @@ void
 lockable_persist_startup(void)
 {
 	LockableShared *s = lockable_shared;
+	ControlState control;
+	StateLoaded st;
 	HorizonData h;
+	IOFailure	f;
 	bool		horizon_exists;
 	bool		horizon_valid;
 	bool		dir_exists;
-	struct stat st;
+	bool		from_backup;
+	bool		in_recovery;
+	bool		copy = false;
 	uint64		next_token = 1;
 	LockableTime grace_until = 0;
 	LockableTime now = lockable_clock_now();
 	int64		grace = 0;
-	int64		ttl_need = 0;
+	int64		ttl_horizon = 0;
 
-	dir_exists = (stat(LOCKABLE_DIR, &st) == 0);
+	dir_exists = file_exists(LOCKABLE_DIR);
+	control_read(&control);
+	/* a base backup's copy, before its recovery began */
+	from_backup = file_exists(BACKUP_LABEL_FILE);
+	in_recovery = from_backup || file_exists(STANDBY_SIGNAL_FILE) ||
+		file_exists(RECOVERY_SIGNAL_FILE);
+
 	horizon_valid = horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
-	{
-		pg_atomic_write_u64(&s->tokens_reserved, h.tokens_reserved);
-		s->ttl_horizon = h.ttl_horizon;
-	}
+		ttl_horizon = h.ttl_horizon;
 
-	if (state_load(&next_token, &ttl_need, &grace_until))
+	if (state_load(&control, &st))
 	{
-		/* clean shutdown: exact */
+		/* clean shutdown: exact; the ttl horizon comes back down */
+		next_token = st.next_token;
+		ttl_horizon = st.ttl_need;
+		grace_until = st.grace_until;
+	}
+	else if (from_backup)
+	{
+		/*
+		 * Nothing was granted by this copy yet; what the original granted
+		 * is covered when recovery ends.
+		 */
+		if (horizon_valid)
+			next_token = h.tokens_reserved;
+		copy = true;
 	}
 	else if (horizon_valid)
 	{
@@ -580,14 +1054,26 @@ lockable_persist_startup(void)
 	}
 	else if (dir_exists)
 	{
-		/* leases were granted, but how many and how long is lost */
-		next_token = (uint64) Max(GetCurrentTimestamp(), 1);
+		/* leases were granted, but how long is lost */
 		grace = (int64) lockable_max_ttl * USECS_PER_SEC;
+		ttl_horizon = grace;
+		copy = true;
 		ereport(LOG,
 				(errmsg("lockable: the token horizon is lost; tokens continue from %llu",
-						(unsigned long long) next_token)));
+						(unsigned long long) Max(next_token, token_floor(true)))));
 	}
-	/* else: a new cluster, nothing was ever granted */
+	else
+	{
+		/* a new cluster, or pg_lockable/ was removed */
+		copy = true;
+	}
+
+	/*
+	 * Any data directory may be a copy (a restored snapshot looks like a
+	 * crash, a copy of a stopped server like a clean restart): never below
+	 * the wall clock, and an hour above it when this start knows it.
+	 */
+	next_token = Max(next_token, token_floor(copy));
 
 	if (grace > 0)
 	{
@@ -605,19 +1091,31 @@ lockable_persist_startup(void)
 	}
 
 	pg_atomic_write_u64(&s->next_token, next_token);
-	s->grace_until = grace_until;
+	pg_atomic_write_u64(&s->grace_until, (uint64) grace_until);
+	pg_atomic_write_u32(&s->recovery_pending, in_recovery ? 1 : 0);
+	s->recovery_grace = (int64) lockable_max_ttl * USECS_PER_SEC;
+	s->ttl_pending = 0;
 
 	/*
 	 * Record durably where tokens and ttls stand before anything is granted:
 	 * restored leases must be covered by the ttl horizon even if the horizon
-	 * file was lost.  If that fails, the first grant tries again, since the
-	 * reservation then ends at the next token.
+	 * file was lost.  If that fails, the file keeps its old horizon, which
+	 * covers at least as much for the ttl, and the reservation ends at the
+	 * next token so that the first grant (or the worker) writes it again.
 	 */
-	s->ttl_horizon = Max(s->ttl_horizon, ttl_need);
-	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, s->ttl_horizon, LOG))
+	s->ttl_horizon = ttl_horizon;
+	if (horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, ttl_horizon, &f))
 		pg_atomic_write_u64(&s->tokens_reserved, next_token + LOCKABLE_TOKEN_BLOCK);
 	else
+	{
 		pg_atomic_write_u64(&s->tokens_reserved, next_token);
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: could not reserve fencing tokens durably: " IO_FAILURE_FMT,
+						IO_FAILURE_ARGS(&f)),
+				 errdetail("No lease can be granted until the worker or an acquire writes \"%s\".",
+						   LOCKABLE_HORIZON_FILE)));
+	}
 
 	on_shmem_exit(state_dump, (Datum) 0);
 }

@@ -12,6 +12,11 @@
  * the worker would otherwise wake.  It exits with code 1 on SIGTERM, so
  * the postmaster restarts it (except at shutdown).
  *
+ * Each pass it also reserves the next block of fencing tokens before
+ * backends need it, and finishes a recovery that ended (persist.c).  Disk
+ * errors never make it exit: a failed write is logged at most once a
+ * minute and retried every second while the sweeps go on.
+ *
  * It also keeps remote leases (remote.c) alive on the lock service: each
  * pass claims the heartbeats and releases that are due and starts them on
  * curl's multi handle, and while requests are in flight the worker sleeps

@@ -8,9 +8,10 @@
 # truncated leases.state is logged and ignored and counts as a crash
 # (nothing is restored, a grace period applies); an unreadable horizon file
 # is logged and ignored, tokens continue from the current time in
-# microseconds and the grace period is lockable.max_ttl.  With a valid
-# leases.state but a lost horizon, the restored leases must still bound
-# the grace period of a later crash: the start records them in the horizon.
+# nanoseconds plus an hour and the grace period is lockable.max_ttl.  With
+# a valid leases.state but a lost horizon, the restored leases must still
+# bound the grace period of a later crash: the start records them in the
+# horizon.
 
 use strict;
 use warnings;
@@ -202,8 +203,8 @@ no_crash_since($offset, 'truncated');
 
 #
 # A horizon file of the wrong length, then one of 32 random bytes, with
-# no state file: tokens continue from the time in microseconds, and the
-# grace period is lockable.max_ttl.
+# no state file: tokens continue from the time in nanoseconds plus an
+# hour, and the grace period is lockable.max_ttl.
 #
 $offset = -s $node->logfile;
 $node->stop;
@@ -250,9 +251,10 @@ my $t4 = acquire_after_grace('kept', '3s');
 cmp_ok($t4, '>', 10**12,
 	'garbage horizon: the new token is large (time-based)');
 cmp_ok($t4, '>', $t3, 'garbage horizon: greater than every token before');
-# microseconds since 2000-01-01 (PostgreSQL's epoch) at the start
-cmp_ok($t4, '>=', int(($started - 946684800 - 60) * 1_000_000),
-	'garbage horizon: tokens continue from the time in microseconds');
+# nanoseconds since 2000-01-01 (PostgreSQL's epoch) at the start, plus an
+# hour (a minute less, for the clock readings)
+cmp_ok($t4, '>=', ($started - 946684800 + 3600 - 60) * 1e9,
+	'garbage horizon: tokens continue from the time in nanoseconds plus an hour');
 is( sprintf('%08X', unpack('L', read_raw($horizon_file))),
 	'4C4B4C48',
 	'garbage horizon: the first grant wrote a valid horizon file again');
