@@ -29,6 +29,7 @@
  *								ShmemInitHash; 19 dropped its init_size
  *	LOCKABLE_MODULE_MAGIC		PG_MODULE_MAGIC_EXT with name and version
  *								(18+), PG_MODULE_MAGIC before
+ *	lockable_am_bgworker()		this process is a background worker
  *
  * PostgreSQL 16 is in no current Debian suite, so it is not tested; its
  * branches here were checked against the 16 headers (see README).
@@ -135,6 +136,15 @@ lockable_wait_event(const char *name, uint32 *cache)
 #else
 #define LOCKABLE_SHMEM_INIT_HASH(name, size, info, flags) \
 	ShmemInitHash((name), (size), (size), (info), (flags))
+#endif
+
+/*
+ * Process kinds: 17 replaced IsBackgroundWorker by MyBackendType tests.
+ */
+#if PG_VERSION_NUM >= 170000
+#define lockable_am_bgworker()	AmBackgroundWorkerProcess()
+#else
+#define lockable_am_bgworker()	IsBackgroundWorker
 #endif
 
 /*

@@ -322,7 +322,7 @@ client_get(int ntransfers)
 		client = c;
 
 		/* once per worker start: the log says what to expect */
-		if (IsBackgroundWorker && !resolver_noted && !resolver_is_bounded())
+		if (lockable_am_bgworker() && !resolver_noted && !resolver_is_bounded())
 		{
 			resolver_noted = true;
 			ereport(LOG,
