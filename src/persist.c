@@ -440,6 +440,18 @@ lockable_horizon_check_ttl(int64 ttl)
 						 LOCKABLE_DIR)));
 }
 
+/* The horizon is on disk as it should be: say so if writes had failed. */
+static void
+horizon_writes_recovered(void)
+{
+	if (write_failing)
+		ereport(LOG,
+				(errmsg("lockable: the horizon file is written again, after %d failed attempts",
+						failed_attempts)));
+	write_failing = false;
+	failed_attempts = 0;
+}
+
 /*
  * lockable_horizon_maintain
  *		From the worker, each time round its loop: finish a recovery that
@@ -460,15 +472,7 @@ lockable_horizon_maintain(void)
 		pg_atomic_read_u64(&s->tokens_reserved) &&
 		s->ttl_pending <= s->ttl_horizon)
 	{
-		if (write_failing)
-		{
-			/* a backend wrote it meanwhile */
-			ereport(LOG,
-					(errmsg("lockable: the horizon file is written again, after %d failed attempts",
-							failed_attempts)));
-			write_failing = false;
-			failed_attempts = 0;
-		}
+		horizon_writes_recovered(); /* a backend may have written it */
 		return;
 	}
 
@@ -479,12 +483,7 @@ lockable_horizon_maintain(void)
 
 	if (horizon_extend(0, LOCKABLE_TOKEN_BLOCK / 2, &f))
 	{
-		if (write_failing)
-			ereport(LOG,
-					(errmsg("lockable: the horizon file is written again, after %d failed attempts",
-							failed_attempts)));
-		write_failing = false;
-		failed_attempts = 0;
+		horizon_writes_recovered();
 		return;
 	}
 
