@@ -732,7 +732,7 @@ typedef struct StateLoaded
  * the shutdown pg_control shows.  Returns true if it was, and fills *st.
  */
 static bool
-state_load(const ControlState *control, StateLoaded *st)
+state_load(const ControlState *control, bool restore, StateLoaded *st)
 {
 	StateHeader header;
 	StateTrailer trailer;
@@ -749,6 +749,7 @@ state_load(const ControlState *control, StateLoaded *st)
 	int			restored = 0;
 	int			expired = 0;
 	int			dropped = 0;
+	int			skipped = 0;
 
 	buf = read_whole_file(LOCKABLE_STATE_FILE, &len, &exists);
 	if (!exists)
@@ -812,6 +813,7 @@ state_load(const ControlState *control, StateLoaded *st)
 	 * The time the server was down, if the boot clock can tell: the wall
 	 * clock may have been stepped meanwhile.  Otherwise it is not counted.
 	 */
+	now = lockable_clock_now();
 	if (header.version >= 2 && header.boot_id[0] != '\0' &&
 		lockable_clock_boot(&boot_now, boot_id) &&
 		strncmp(boot_id, header.boot_id, LOCKABLE_BOOT_ID_LEN) == 0 &&
@@ -841,6 +843,13 @@ state_load(const ControlState *control, StateLoaded *st)
 		if (remaining <= 0)
 		{
 			expired++;
+			pos += e.len;
+			continue;
+		}
+		if (!restore)
+		{
+			/* a standby grants nothing: these were a primary's */
+			skipped++;
 			pos += e.len;
 			continue;
 		}
@@ -877,6 +886,11 @@ state_load(const ControlState *control, StateLoaded *st)
 	ereport(LOG,
 			(errmsg("lockable: restored %d leases from the last shutdown, %d had expired",
 					restored, expired)));
+	if (skipped > 0)
+		ereport(LOG,
+				(errmsg("lockable: did not restore %d leases: the server starts in recovery",
+						skipped),
+				 errdetail("A standby grants no lease (lockable.allow_on_standby is off), so the leases of the primary it was are not its own.")));
 	if (dropped > 0)
 		ereport(WARNING,
 				(errmsg("lockable: %d leases did not fit in lockable.max_leases = %d",
@@ -1029,11 +1043,22 @@ lockable_persist_startup(void)
 	if (horizon_valid)
 		ttl_horizon = h.ttl_horizon;
 
-	if (state_load(&control, &st))
+	/*
+	 * A server that starts in recovery without lockable.allow_on_standby
+	 * grants nothing, so the leases of a primary that is restarted as a
+	 * standby (a switchover) are not restored: their holders' heartbeats
+	 * must fail here, as the promoted server may grant the names.
+	 */
+	if (state_load(&control, !in_recovery || lockable_allow_on_standby, &st))
 	{
-		/* clean shutdown: exact; the ttl horizon comes back down */
+		/*
+		 * clean shutdown: exact; the ttl horizon comes back down, but a copy
+		 * in recovery keeps the horizon it carries, for the grace at its end
+		 */
 		next_token = st.next_token;
 		ttl_horizon = st.ttl_need;
+		if (in_recovery && horizon_valid)
+			ttl_horizon = Max(ttl_horizon, h.ttl_horizon);
 		grace_until = st.grace_until;
 	}
 	else if (from_backup)

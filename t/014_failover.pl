@@ -99,4 +99,27 @@ cmp_ok($token, '>', $old_max,
 	'promoted: its token is greater than every token of the old primary');
 
 $standby->stop;
+
+#
+# A switchover: a primary stopped cleanly and started again as a standby
+# (of the promoted server) must not bring back its own leases.  Their
+# holders must see them lost there, since the promoted server may grant
+# the names.
+#
+my $old = lockable_node('switchover',
+	"lockable.worker_naptime = 100ms\nwal_level = replica\n");
+my $sw = $old->safe_psql('postgres', "SELECT lockable_acquire('sw', '1min')");
+$old->stop;
+$old->set_standby_mode;
+$old->start;
+is($old->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
+	't', 'switchover: the old primary runs as a standby');
+is($old->safe_psql('postgres', "SELECT lockable_is_held('sw', $sw)"),
+	'f', "switchover: the old primary's lease was not restored on the standby");
+is($old->safe_psql('postgres', "SELECT lockable_heartbeat('sw', $sw)"),
+	'f', 'switchover: its holder\'s heartbeat there fails');
+like(slurp_file($old->logfile), qr/did not restore 1 leases: the server starts in recovery/,
+	'switchover: the log says why');
+$old->stop;
+
 done_testing();
