@@ -599,13 +599,16 @@ class Lock:
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.token is None:
             return  # released inside the block
+        lost = self.lost.is_set()
         try:
             self.release()
         except Exception as release_error:
-            if exc is None:
+            # A lease already known to be lost has nothing left to release:
+            # failing to say so to the server must not fail the block.
+            if exc is None and not lost:
                 raise
             log.warning(
-                "lockable_pg: releasing %r after an exception in the with-block failed; "
+                "lockable_pg: releasing %r at the end of the with-block failed; "
                 "the lease ends after its ttl: %s",
                 self.name,
                 release_error,
