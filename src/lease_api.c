@@ -543,15 +543,10 @@ remote_try(LeaseRequest *req, int prefix_len, bool *held_here)
 static bool
 remote_sleep(LockableTime until)
 {
-	LockableTime now = lockable_clock_now();
-	long		timeout_ms;
+	long		timeout_ms = sleep_ms(until, lockable_clock_now());
 
-	if (until == LOCKABLE_FOREVER)
-		timeout_ms = -1;
-	else if (until <= now)
+	if (timeout_ms == 0)
 		return false;
-	else
-		timeout_ms = (long) Min((until - now + 999) / 1000, (int64) INT_MAX);
 	return !ConditionVariableTimedSleep(&lockable_shared->remote_cv,
 										timeout_ms, acquire_wait_event());
 }
