@@ -94,6 +94,7 @@
 #define LOCKABLE_DIR			"pg_lockable"
 #define LOCKABLE_STATE_FILE		LOCKABLE_DIR "/leases.state"
 #define LOCKABLE_HORIZON_FILE	LOCKABLE_DIR "/horizon"
+#define LOCKABLE_RECOVERY_FILE	LOCKABLE_DIR "/recovery_pending"
 
 #define STATE_MAGIC		0x4C4B4C53	/* "LKLS" */
 #define HORIZON_MAGIC	0x4C4B4C48	/* "LKLH" */
@@ -589,6 +590,7 @@ lockable_recovery_end_check(void)
 {
 	LockableShared *s = lockable_shared;
 	IOFailure	f;
+	IOFailure	unlink_failure = {0};
 	int64		grace;
 	uint64		next;
 	uint64		reserved;
@@ -641,6 +643,10 @@ lockable_recovery_end_check(void)
 		pg_atomic_write_u64(&s->tokens_reserved, next);
 	}
 
+	/* a restart from here on needs no failover grace of its own */
+	if (written && unlink(LOCKABLE_RECOVERY_FILE) != 0 && errno != ENOENT)
+		io_failed(&unlink_failure, "remove", LOCKABLE_RECOVERY_FILE);
+
 	pg_write_barrier();
 	pg_atomic_write_u32(&s->recovery_pending, 0);
 	LWLockRelease(s->horizon_lock);
@@ -651,6 +657,11 @@ lockable_recovery_end_check(void)
 				 errmsg("lockable: could not record the horizon at the end of recovery: " IO_FAILURE_FMT,
 						IO_FAILURE_ARGS(&f)),
 				 errdetail("No lease is granted until it is written.")));
+	else if (unlink_failure.what != NULL)
+		ereport(WARNING,
+				(errcode(io_errcode(&unlink_failure)),
+				 errmsg("lockable: " IO_FAILURE_FMT, IO_FAILURE_ARGS(&unlink_failure)),
+				 errdetail("The next start applies the failover grace period again.")));
 	if (lockable_crash_grace)
 		ereport(LOG,
 				(errmsg("lockable: recovery ended; no lease will be granted for %lld ms",
@@ -699,6 +710,7 @@ horizon_read(HorizonData *h, bool *exists)
 typedef struct ControlState
 {
 	bool		clean;			/* shut down, or shut down in recovery */
+	bool		was_standby;	/* last ran in archive recovery (a standby) */
 	XLogRecPtr	checkpoint;
 	int64		time;
 } ControlState;
@@ -712,6 +724,8 @@ control_read(ControlState *c)
 	control = get_controlfile(DataDir, &crc_ok);
 	c->clean = crc_ok && (control->state == DB_SHUTDOWNED ||
 						  control->state == DB_SHUTDOWNED_IN_RECOVERY);
+	c->was_standby = crc_ok && (control->state == DB_SHUTDOWNED_IN_RECOVERY ||
+								control->state == DB_IN_ARCHIVE_RECOVERY);
 	c->checkpoint = control->checkPoint;
 	c->time = (int64) control->time;
 	pfree(control);
@@ -1036,8 +1050,18 @@ lockable_persist_startup(void)
 	control_read(&control);
 	/* a base backup's copy, before its recovery began */
 	from_backup = file_exists(BACKUP_LABEL_FILE);
+
+	/*
+	 * A copy of another server that has not yet done what the end of its
+	 * recovery needs (lockable_recovery_end_check): one that starts in
+	 * recovery; a standby started without standby.signal, which pg_control
+	 * still shows in recovery and which ends its recovery at once; or one
+	 * stopped or crashed after it was promoted but before the check ran,
+	 * which the marker file written at its start in recovery shows.
+	 */
 	in_recovery = from_backup || file_exists(STANDBY_SIGNAL_FILE) ||
-		file_exists(RECOVERY_SIGNAL_FILE);
+		file_exists(RECOVERY_SIGNAL_FILE) || control.was_standby ||
+		file_exists(LOCKABLE_RECOVERY_FILE);
 
 	horizon_valid = horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
@@ -1140,6 +1164,14 @@ lockable_persist_startup(void)
 				 errdetail("No lease can be granted until the worker or an acquire writes \"%s\".",
 						   LOCKABLE_HORIZON_FILE)));
 	}
+
+	/* kept until the end of recovery has been recorded */
+	if (in_recovery && !file_exists(LOCKABLE_RECOVERY_FILE) &&
+		!write_file_durably(LOCKABLE_RECOVERY_FILE, "", 0, &f))
+		ereport(WARNING,
+				(errcode(io_errcode(&f)),
+				 errmsg("lockable: " IO_FAILURE_FMT, IO_FAILURE_ARGS(&f)),
+				 errdetail("If this server is stopped after its promotion but before its first lease, its next start applies no failover grace period.")));
 
 	on_shmem_exit(state_dump, (Datum) 0);
 }

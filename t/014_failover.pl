@@ -122,4 +122,56 @@ like(slurp_file($old->logfile), qr/did not restore 1 leases: the server starts i
 	'switchover: the log says why');
 $old->stop;
 
+#
+# Two more copies of the old primary, from the same base backup, that end
+# their recovery in other ways.  Neither may grant a name the old primary
+# may still have given out before the failover grace period has passed.
+#
+# A standby stopped cleanly and started without standby.signal (a manual
+# promotion): its pg_control still says "shut down in recovery", and it
+# ends its recovery as soon as it starts.
+#
+my $manual = PostgreSQL::Test::Cluster->new('manual');
+$manual->init_from_backup($primary, 'base', has_streaming => 1);
+$manual->start;
+ok(-e $manual->data_dir . '/pg_lockable/recovery_pending',
+	'standby: the start in recovery is recorded in pg_lockable/');
+$manual->stop;
+unlink($manual->data_dir . '/standby.signal')
+  or die "cannot remove standby.signal: $!";
+$offset = -s $manual->logfile;
+$manual->start;
+is($manual->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
+	'f', 'started without standby.signal: the standby is a primary');
+is($manual->safe_psql('postgres', "SELECT lockable_acquire('job', '2s', wait => '0') IS NULL"),
+	't', 'started without standby.signal: the job\'s lease is not granted at once');
+like(
+	slurp_file($manual->logfile, $offset),
+	qr/lockable: recovery ended; no lease will be granted for 6000 ms/,
+	'started without standby.signal: the failover grace period is applied');
+ok(!-e $manual->data_dir . '/pg_lockable/recovery_pending',
+	'started without standby.signal: the end of recovery is recorded');
+$manual->stop;
+
+#
+# A standby promoted and stopped before anything looked at the end of its
+# recovery (a worker that sleeps an hour, and no lease call): the next
+# start must still apply the grace period.
+#
+my $quiet = PostgreSQL::Test::Cluster->new('quiet');
+$quiet->init_from_backup($primary, 'base', has_streaming => 1);
+$quiet->append_conf('postgresql.conf', "lockable.worker_naptime = '1h'\n");
+$quiet->start;
+$quiet->promote;
+$quiet->stop;
+$offset = -s $quiet->logfile;
+$quiet->start;
+is($quiet->safe_psql('postgres', "SELECT lockable_acquire('job', '2s', wait => '0') IS NULL"),
+	't', 'promoted and stopped at once: the job\'s lease is not granted on the next start');
+like(
+	slurp_file($quiet->logfile, $offset),
+	qr/lockable: recovery ended; no lease will be granted for 6000 ms/,
+	'promoted and stopped at once: the failover grace period is applied on the next start');
+$quiet->stop;
+
 done_testing();
