@@ -28,6 +28,7 @@
 #ifndef LOCKABLE_RUN_H
 #define LOCKABLE_RUN_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -200,6 +201,7 @@ typedef struct Run
 /* run_common.c */
 extern const char *progname;
 extern int	verbosity;
+extern void print_message(const char *fmt, va_list ap) lr_printf_attr(1, 0);
 extern void report(int level, const char *fmt,...) lr_printf_attr(2, 3);
 extern int64_t now_usec(void);
 extern int64_t min_deadline(int64_t a, int64_t b);

@@ -46,6 +46,17 @@ static const struct
 
 
 /*
+ * Print "lockable-run: message" on stderr, without a newline (a usage error
+ * adds a hint on the same line's end).
+ */
+void
+print_message(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "%s: ", progname);
+	vfprintf(stderr, fmt, ap);
+}
+
+/*
  * Print "lockable-run: message" on stderr if the verbosity allows it.
  */
 void
@@ -55,9 +66,8 @@ report(int level, const char *fmt,...)
 
 	if (level > verbosity)
 		return;
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_message(fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 }

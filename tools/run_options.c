@@ -44,6 +44,8 @@ static const struct option long_options[] = {
 };
 
 static void usage_error(const char *fmt,...) lr_printf_attr(1, 2) lr_noreturn;
+static void invalid_value(const char *s, const char *option,
+						  const char *expected) lr_noreturn;
 
 
 static void
@@ -51,9 +53,8 @@ usage_error(const char *fmt,...)
 {
 	va_list		ap;
 
-	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	print_message(fmt, ap);
 	va_end(ap);
 	fprintf(stderr, "\nTry \"%s --help\" for more information.\n", progname);
 	exit(EXIT_USAGE);
@@ -276,6 +277,28 @@ parse_duration(const char *s, bool allow_forever, int64_t *usec)
 	return true;
 }
 
+/* The refusal of a bad value for an option */
+static void
+invalid_value(const char *s, const char *option, const char *expected)
+{
+	usage_error("invalid value \"%s\" for %s: %s is expected", s, option, expected);
+}
+
+/*
+ * The DURATION argument 's' of 'option', which must be positive unless
+ * 'allow_forever' (then it may also be 0 or "forever").
+ */
+static int64_t
+duration_arg(const char *s, const char *option, bool allow_forever,
+			 const char *expected)
+{
+	int64_t		usec;
+
+	if (!parse_duration(s, allow_forever, &usec) || (!allow_forever && usec <= 0))
+		invalid_value(s, option, expected);
+	return usec;
+}
+
 static int
 parse_exit_code(const char *s, const char *option)
 {
@@ -285,8 +308,7 @@ parse_exit_code(const char *s, const char *option)
 	errno = 0;
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 255)
-		usage_error("invalid value \"%s\" for %s: an exit status from 0 to 255 is expected",
-					s, option);
+		invalid_value(s, option, "an exit status from 0 to 255");
 	return (int) v;
 }
 
@@ -330,19 +352,16 @@ handle_option(int c, char **argv, RunOptions *opts)
 			opts->name = optarg;
 			break;
 		case 't':
-			if (!parse_duration(optarg, false, &opts->ttl) || opts->ttl <= 0)
-				usage_error("invalid value \"%s\" for --ttl: a positive duration such as 500ms, 60s, 10m or 1h is expected",
-							optarg);
+			opts->ttl = duration_arg(optarg, "--ttl", false,
+									 "a positive duration such as 500ms, 60s, 10m or 1h");
 			break;
 		case 'w':
-			if (!parse_duration(optarg, true, &opts->wait))
-				usage_error("invalid value \"%s\" for --wait: a duration such as 0, 500ms, 10s, 10m, 1h or \"forever\" is expected",
-							optarg);
+			opts->wait = duration_arg(optarg, "--wait", true,
+									  "a duration such as 0, 500ms, 10s, 10m, 1h or \"forever\"");
 			break;
 		case 'H':
-			if (!parse_duration(optarg, false, &opts->heartbeat) || opts->heartbeat <= 0)
-				usage_error("invalid value \"%s\" for --heartbeat: a positive duration such as 500ms, 10s or 1m is expected",
-							optarg);
+			opts->heartbeat = duration_arg(optarg, "--heartbeat", false,
+										   "a positive duration such as 500ms, 10s or 1m");
 			break;
 		case 'E':
 			opts->conflict_exit = parse_exit_code(optarg, "--conflict-exit-code");
@@ -354,9 +373,8 @@ handle_option(int c, char **argv, RunOptions *opts)
 			opts->kill_signal = parse_signal(optarg);
 			break;
 		case 'k':
-			if (!parse_duration(optarg, true, &opts->kill_after))
-				usage_error("invalid value \"%s\" for --kill-after: a duration such as 0, 5s or 1m is expected",
-							optarg);
+			opts->kill_after = duration_arg(optarg, "--kill-after", true,
+											"a duration such as 0, 5s or 1m");
 			opts->kill_after_given = true;
 			break;
 		case 'q':

@@ -159,16 +159,23 @@ take_signal(int signo)
 	return pending;
 }
 
+/* Take the first of 'signals' that is pending, or return 0 */
+static int
+take_first_pending(const int *signals, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+		if (take_signal(signals[i]))
+			return signals[i];
+	return 0;
+}
+
 /* Take a pending signal to forward to the command, in a fixed order; or 0 */
 int
 take_forwarded_signal(void)
 {
-	size_t		i;
-
-	for (i = 0; i < NUM_FORWARDED; i++)
-		if (take_signal(forwarded_signals[i]))
-			return forwarded_signals[i];
-	return 0;
+	return take_first_pending(forwarded_signals, NUM_FORWARDED);
 }
 
 /* Take a pending signal that ends the wait for the lease, or 0 */
@@ -176,12 +183,9 @@ int
 pending_terminating_signal(void)
 {
 	static const int terminating[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-	size_t		i;
 
-	for (i = 0; i < sizeof(terminating) / sizeof(terminating[0]); i++)
-		if (take_signal(terminating[i]))
-			return terminating[i];
-	return 0;
+	return take_first_pending(terminating,
+							  sizeof(terminating) / sizeof(terminating[0]));
 }
 
 /* Forget every pending signal */

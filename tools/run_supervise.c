@@ -377,38 +377,49 @@ forward_signals(Run *run)
 }
 
 /*
- * Move the connection on: send the heartbeat that is due, or reconnect
- * when a heartbeat or a reconnection has taken a whole period.
+ * When the connection's next step is due: the next heartbeat; giving up on
+ * a heartbeat or a reconnection that has taken a whole period; the next
+ * attempt to reconnect.
  */
-static void
-drive_connection(LeaseClient *lc, int64_t now)
+static int64_t
+connection_due(LeaseClient *lc)
 {
-	int64_t		heartbeat = lc->opts->heartbeat;
-
 	switch (lc->state)
 	{
 		case CONN_IDLE:
-			if (now >= lc->next_heartbeat)
-				send_query(lc, QUERY_HEARTBEAT);
+			return lc->next_heartbeat;
+		case CONN_BUSY:
+			return lc->query_sent + lc->opts->heartbeat;
+		case CONN_RESETTING:
+			return lc->reset_started + lc->opts->heartbeat;
+		case CONN_DOWN:
+			return lc->reset_retry_at;
+	}
+	return -1;
+}
+
+/* Take the connection's next step, if it is due */
+static void
+drive_connection(LeaseClient *lc, int64_t now)
+{
+	if (now < connection_due(lc))
+		return;
+	switch (lc->state)
+	{
+		case CONN_IDLE:
+			send_query(lc, QUERY_HEARTBEAT);
 			break;
 		case CONN_BUSY:
 			/* an answer that takes a whole period: reconnect */
-			if (now >= lc->query_sent + heartbeat)
-			{
-				set_conn_error(lc, "no answer from the server to a heartbeat");
-				start_reset(lc);
-			}
+			set_conn_error(lc, "no answer from the server to a heartbeat");
+			start_reset(lc);
 			break;
 		case CONN_RESETTING:
-			if (now >= lc->reset_started + heartbeat)
-			{
-				set_conn_error(lc, "reconnecting timed out");
-				start_reset(lc);
-			}
+			set_conn_error(lc, "reconnecting timed out");
+			start_reset(lc);
 			break;
 		case CONN_DOWN:
-			if (now >= lc->reset_retry_at)
-				start_reset(lc);
+			start_reset(lc);
 			break;
 	}
 }
@@ -464,20 +475,19 @@ kill_hard(Run *run, Stopping *st, int64_t now)
 	int64_t		expiry = run->lease.last_ok + run->opts.ttl;
 	char		d[32];
 	char		d2[32];
+	char		how_late[128] = "";
 
+	/* when the lease timed out, say how close to its expiry this is */
 	if (st->timed_out && now < expiry)
-		report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL to its process group, %s before the lease can expire on the server",
-			   what, format_rounded(now - st->kill_sent, d, sizeof(d)),
-			   signal_name(run->opts.kill_signal),
-			   format_rounded(expiry - now, d2, sizeof(d2)));
+		snprintf(how_late, sizeof(how_late),
+				 " to its process group, %s before the lease can expire on the server",
+				 format_rounded(expiry - now, d2, sizeof(d2)));
 	else if (st->timed_out)
-		report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL to its process group (late: the lease may have expired on the server)",
-			   what, format_rounded(now - st->kill_sent, d, sizeof(d)),
-			   signal_name(run->opts.kill_signal));
-	else
-		report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL",
-			   what, format_rounded(now - st->kill_sent, d, sizeof(d)),
-			   signal_name(run->opts.kill_signal));
+		snprintf(how_late, sizeof(how_late),
+				 " to its process group (late: the lease may have expired on the server)");
+	report(LEVEL_ALWAYS, "%s still running %s after %s; sending SIGKILL%s",
+		   what, format_rounded(now - st->kill_sent, d, sizeof(d)),
+		   signal_name(run->opts.kill_signal), how_late);
 	signal_command(&run->command, SIGKILL);
 	st->killed_hard = true;
 }
@@ -529,25 +539,11 @@ static int64_t
 next_wake(Run *run, const Stopping *st, int64_t now)
 {
 	LeaseClient *lc = &run->lease;
-	int64_t		heartbeat = run->opts.heartbeat;
 	int64_t		wake = -1;
 
 	if (!lc->lost)
-	{
-		wake = lc->last_ok + run->opts.renew_window;
-		switch (lc->state)
-		{
-			case CONN_IDLE:
-				return min_deadline(wake, lc->next_heartbeat);
-			case CONN_BUSY:
-				return min_deadline(wake, lc->query_sent + heartbeat);
-			case CONN_RESETTING:
-				return min_deadline(wake, lc->reset_started + heartbeat);
-			case CONN_DOWN:
-				return min_deadline(wake, lc->reset_retry_at);
-		}
-		return wake;
-	}
+		return min_deadline(lc->last_ok + run->opts.renew_window,
+							connection_due(lc));
 
 	if (!st->killed_hard)
 		wake = st->kill_hard_at;
