@@ -30,10 +30,19 @@ TAP_TESTS = 1
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso results regression.diffs regression.out
 
-# lockable-run (tools/lockable-run.c), a libpq client: PGXS builds one
-# PROGRAM or one MODULE_big per Makefile (both use OBJS), so it is built by
-# its own rule below and installed into bindir as a built "script".
+# lockable-run (tools/lockable-run.c and the tools/run_*.c it calls), a
+# libpq client: PGXS builds one PROGRAM or one MODULE_big per Makefile (both
+# use OBJS), so it is built by its own rules below and installed into bindir
+# as a built "script".
 SCRIPTS_built = lockable-run
+LOCKABLE_RUN_OBJS = \
+	tools/lockable-run.o \
+	tools/run_client.o \
+	tools/run_common.o \
+	tools/run_options.o \
+	tools/run_signals.o \
+	tools/run_supervise.o
+EXTRA_CLEAN += $(LOCKABLE_RUN_OBJS)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -47,10 +56,16 @@ $(OBJS): $(srcdir)/src/lockable.h $(srcdir)/src/compat.h
 # that installing over a running server does not crash it.
 INSTALL_SHLIB = $(INSTALL_SHLIB_ENV) $(srcdir)/scripts/install-shlib.sh $(INSTALL_SHLIB_OPTS) $(INSTALL_STRIP_FLAG)
 
-# lockable-run: only libc and libpq, no server headers.  After the PGXS
-# include, so that the default goal stays "all" (which builds it).
-lockable-run: $(srcdir)/tools/lockable-run.c
-	$(CC) $(CFLAGS) -I$(includedir) -o $@ $< $(LDFLAGS) $(libpq)
+# lockable-run: only libc and libpq, no server headers, so its objects have
+# a rule of their own rather than PGXS's (whose CPPFLAGS point at them).
+# After the PGXS include, so that the default goal stays "all" (which builds
+# it).
+lockable-run: $(LOCKABLE_RUN_OBJS)
+	$(CC) $(CFLAGS) -o $@ $(LOCKABLE_RUN_OBJS) $(LDFLAGS) $(libpq)
+
+$(LOCKABLE_RUN_OBJS): tools/%.o: $(srcdir)/tools/%.c $(srcdir)/tools/lockable_run.h
+	@$(MKDIR_P) tools
+	$(CC) $(CFLAGS) -I$(includedir) -c -o $@ $<
 
 # its manual page, next to PostgreSQL's own
 install: install-lockable-run-man
