@@ -4,18 +4,23 @@
 MODULE_big = lockable
 OBJS = \
 	src/clock.o \
+	src/horizon.o \
+	src/http.o \
 	src/lease_api.o \
 	src/lease_table.o \
+	src/lease_wait.o \
 	src/lockable.o \
 	src/persist.o \
-	src/remote.o \
+	src/remote_lease.o \
+	src/settings.o \
+	src/shared.o \
 	src/worker.o
 
 EXTENSION = lockable
 DATA = lockable--1.0.sql lockable--1.0--1.1.sql
 PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
 
-# libcurl for remote mode (remote.c)
+# libcurl for remote mode (http.c)
 PG_CPPFLAGS = $(shell pkg-config --cflags libcurl 2>/dev/null)
 # the version in the module's magic block (18+) is the control file's
 EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/lockable.control)
@@ -50,7 +55,7 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: every object must be rebuilt when the
 # shared structures change, or processes disagree on their layout.
-$(OBJS): $(srcdir)/src/lockable.h $(srcdir)/src/compat.h
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # Replace the installed library by rename (see scripts/install-shlib.sh), so
 # that installing over a running server does not crash it.

@@ -20,6 +20,9 @@
 #   regress    pg_regress on REGRESS       (sql/, expected/)
 #   isolation  pg_isolation_regress        (specs/, expected/)
 #   tap        prove t/*.pl                (PostgreSQL::Test::Cluster)
+# and, first, one check of the build itself, counted as one test:
+#   callgraph  scripts/callgraph.sh: calls between the src/ object files
+#              go one way (no cycle in the file call graph)
 # Each suite starts its own temporary server, which initdb refuses to do as
 # root: as root the suites run as the `postgres` OS user.
 #
@@ -29,7 +32,7 @@
 # (path printed) on failure.
 #
 # Environment:
-#   LOCKABLE_SUITES     suites to run (default "regress isolation tap python")
+#   LOCKABLE_SUITES     suites to run (default "callgraph regress isolation tap python")
 #   PG_CONFIG           default /usr/lib/postgresql/15/bin/pg_config
 #   LOCKABLE_SKIP_APT=1 do not check/install Debian packages
 #   LOCKABLE_KEEP=1     keep the temporary directory even on success
@@ -38,11 +41,11 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SUITES=${LOCKABLE_SUITES:-regress isolation tap python}
+SUITES=${LOCKABLE_SUITES:-callgraph regress isolation tap python}
 for s in $SUITES; do
 	case $s in
-	regress | isolation | tap | python) ;;
-	*) lk_die "unknown suite '$s' in LOCKABLE_SUITES (known: regress isolation tap python)" ;;
+	callgraph | regress | isolation | tap | python) ;;
+	*) lk_die "unknown suite '$s' in LOCKABLE_SUITES (known: callgraph regress isolation tap python)" ;;
 	esac
 done
 
@@ -226,6 +229,10 @@ run_suite() {
 	esac
 	echo
 	echo "==================== suite: $suite ===================="
+	if [ "$suite" = callgraph ]; then
+		run_callgraph_check
+		return 0
+	fi
 	if [ "$suite" = python ]; then
 		run_python_suite
 		return 0
@@ -271,6 +278,18 @@ if [ -n "$LK_PG_SELECTED" ]; then
 	run_versions
 	exit $?
 fi
+
+# run_callgraph_check: the file call graph of the objects just built, read
+# with nm; one test, failed by a cycle.
+run_callgraph_check() {
+	if "$BUILD/scripts/callgraph.sh" "$BUILD/src"; then
+		PASSED=$((PASSED + 1))
+		RESULTS+=("callgraph: 1 passed, 0 failed")
+	else
+		FAILED=$((FAILED + 1))
+		RESULTS+=("callgraph: 0 passed, 1 failed")
+	fi
+}
 
 # run_python_suite: pytest on python/tests (the lockable_pg client), with
 # Debian's /usr/bin/python3 (the first python3 in PATH may be another

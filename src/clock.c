@@ -38,7 +38,7 @@ lockable_clock_now(void)
 /*
  * lockable_clock_wall_ns
  *		Nanoseconds of the wall clock since 2000-01-01 (PostgreSQL's epoch):
- *		the floor of fencing tokens at a start (persist.c).  2^63 of them
+ *		the floor of fencing tokens at a start (horizon.c).  2^63 of them
  *		last until the year 2292.
  */
 int64

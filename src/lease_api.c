@@ -2,10 +2,12 @@
  *
  * lease_api.c
  *	  SQL-callable functions of lockable: acquire, heartbeat, release,
- *	  force release, the lockable_leases view and the statistics.
+ *	  force release, the checks, the lockable_leases view and the
+ *	  statistics.
  *
- * Arguments are checked here, before any lock is taken; the lease table
- * (lease_table.c) does the work under its partition locks.
+ * Only argument checks and fmgr are here, done before any lock is taken;
+ * the work is done below: the lease table (lease_table.c), waiting
+ * (lease_wait.c), remote leases (remote_lease.c), the horizon (horizon.c).
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -20,18 +22,17 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "pgstat.h"
 #include "storage/ipc.h"
-#include "storage/proc.h"
 #include "catalog/pg_type.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "lockable.h"
+#include "horizon.h"
+#include "lease_wait.h"
+#include "remote_lease.h"
 
 PG_FUNCTION_INFO_V1(lockable_acquire);
 PG_FUNCTION_INFO_V1(lockable_acquire_any);
@@ -44,42 +45,28 @@ PG_FUNCTION_INFO_V1(lockable_leases);
 PG_FUNCTION_INFO_V1(lockable_stats);
 PG_FUNCTION_INFO_V1(lockable_stats_reset_all);
 
-/* the request this backend is queued on, for cleanup at exit */
-static LeaseRequest *waiting_on = NULL;
-
-/* the remote name this backend is asking the service for, likewise */
-static LeaseRequest *remote_pending = NULL;
-
-/* counted in any_waiters (protocol rule 9), likewise */
-static bool any_waiting = false;
 static bool exit_callback_registered = false;
-
-static void any_wait_end(void);
 
 /*
  * At backend exit (normal, or FATAL from pg_terminate_backend): leave any
- * wait queue, and let the worker end this session's keepalive leases.
+ * wait, end a remote claim, and let the worker end this session's
+ * keepalive leases.
  */
 static void
 lockable_backend_exit(int code, Datum arg)
 {
-	if (waiting_on != NULL)
-	{
-		lockable_lease_wait_abandon(waiting_on);
-		waiting_on = NULL;
-	}
-	if (remote_pending != NULL)
-	{
-		(void) lockable_remote_finish(remote_pending, LOCKABLE_REMOTE_FAILED, 0);
-		remote_pending = NULL;
-	}
-	/* a FATAL error runs no PG_FINALLY */
-	any_wait_end();
+	lockable_wait_at_exit();
+	lockable_remote_at_exit();
 	lockable_session_end();
 }
 
+/*
+ * First thing in every SQL function: error out unless lockable was
+ * preloaded, and on the first call in this backend register the exit
+ * callback that cleans up after waits and keepalive leases.
+ */
 static void
-check_ready(void)
+check_loaded_and_register_exit(void)
 {
 	lockable_table_check_loaded();
 	if (!exit_callback_registered)
@@ -208,164 +195,6 @@ ttl_arg(FunctionCallInfo fcinfo, int argno, int64 fallback_usec)
 	return ttl;
 }
 
-static uint32
-acquire_wait_event(void)
-{
-	static uint32 wait_event = 0;
-
-	return lockable_wait_event("LockableAcquire", &wait_event);
-}
-
-/*
- * Milliseconds from now until until, rounded up, for WaitLatch and
- * ConditionVariableTimedSleep: -1 (no timeout) for LOCKABLE_FOREVER, and
- * at most INT_MAX, which is all a wait event set accepts; a longer wait
- * wakes up after INT_MAX ms (24 days), and the caller sleeps again.
- */
-static long
-sleep_ms(LockableTime until, LockableTime now)
-{
-	int64		usec;
-
-	if (until == LOCKABLE_FOREVER)
-		return -1;
-	if (until <= now)
-		return 0;
-	usec = until - now;
-	if (usec >= (int64) INT_MAX * 1000)
-		return INT_MAX;
-	return (long) ((usec + 999) / 1000);
-}
-
-/*
- * lock_timeout applies to every wait of lockable_acquire.  lock_wait_end
- * must follow on every path that can raise an error (PG_CATCH or
- * PG_FINALLY): an error caught by the caller (a PL/pgSQL exception block)
- * would otherwise leave the timer armed, and it would cancel whatever
- * statement runs when it fires.
- */
-static void
-lock_wait_begin(void)
-{
-	if (LockTimeout > 0)
-		enable_timeout_after(LOCK_TIMEOUT, LockTimeout);
-}
-
-static void
-lock_wait_end(void)
-{
-	if (get_timeout_active(LOCK_TIMEOUT))
-		disable_timeout(LOCK_TIMEOUT, false);
-}
-
-/*
- * After a crash or a failover no lease is granted until grace_until (see
- * persist.c).  Sleep until then, or until wait_deadline; returns false if
- * the wait ran out first.  Interrupts raise errors out of here as from any
- * lock wait.
- */
-static bool
-sleep_through_grace(LockableTime wait_deadline)
-{
-	bool		passed = false;
-
-	for (;;)
-	{
-		LockableTime grace_until = lockable_grace_until();
-		LockableTime now = lockable_clock_now();
-		LockableTime until;
-
-		if (grace_until == 0 || now >= grace_until)
-		{
-			lockable_grace_passed(grace_until);
-			passed = true;
-			break;
-		}
-		if (now >= wait_deadline)
-			break;
-		until = Min(grace_until, wait_deadline);
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 sleep_ms(until, now), acquire_wait_event());
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	return passed;
-}
-
-/* sleep_through_grace under lock_timeout */
-static bool
-wait_out_grace(LockableTime wait_deadline)
-{
-	bool		passed;
-
-	lock_wait_begin();
-	PG_TRY();
-	{
-		passed = sleep_through_grace(wait_deadline);
-	}
-	PG_FINALLY();
-	{
-		lock_wait_end();
-	}
-	PG_END_TRY();
-	return passed;
-}
-
-/*
- * Sleep in the wait queue until the lease comes to us or wait_deadline
- * passes.  Interrupts (cancel, statement_timeout, lock_timeout,
- * termination) raise an error out of ConditionVariableTimedSleep; then we
- * leave the queue, passing the lease on if it reached us meanwhile.
- */
-static bool
-wait_for_lease(LeaseRequest *req, LockableTime wait_deadline, uint64 *token)
-{
-	LockableBackend *me = &lockable_shared->backends[lockable_my_slot()];
-	LeaseAcquireResult res = LEASE_QUEUED;
-
-	waiting_on = req;
-	lock_wait_begin();
-
-	PG_TRY();
-	{
-		ConditionVariablePrepareToSleep(&me->cv);
-		for (;;)
-		{
-			LockableTime sleep_until;
-			LockableTime now;
-			long		timeout_ms;
-
-			/* the lease may come to us by expiry: a grant like any other */
-			lockable_horizon_check(0);
-			res = lockable_lease_wait_check(req, wait_deadline, token,
-											&sleep_until);
-			if (res != LEASE_QUEUED)
-				break;
-
-			now = lockable_clock_now();
-			timeout_ms = sleep_ms(sleep_until, now);
-			if (timeout_ms != 0)
-				(void) ConditionVariableTimedSleep(&me->cv, timeout_ms,
-												   acquire_wait_event());
-		}
-	}
-	PG_CATCH();
-	{
-		ConditionVariableCancelSleep();
-		lock_wait_end();
-		lockable_lease_wait_abandon(req);
-		waiting_on = NULL;
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	ConditionVariableCancelSleep();
-	lock_wait_end();
-	waiting_on = NULL;
-	return res == LEASE_GRANTED;
-}
-
 /* The ttl, wait and keepalive arguments shared by the acquire functions */
 typedef struct AcquireArgs
 {
@@ -402,25 +231,6 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 	args->keepalive = PG_GETARG_BOOL(3);
 }
 
-/*
- * What every acquire does before trying: wait out a crash grace period
- * (false if the wait ran out first) and make sure the durable horizon
- * covers the grant.
- */
-static bool
-acquire_prepare(LeaseRequest *req, AcquireArgs *args)
-{
-	lockable_recovery_end_check();
-	if (unlikely(lockable_grace_until() != 0) &&
-		!wait_out_grace(args->wait_deadline))
-	{
-		lockable_lease_count_refused(req);
-		return false;
-	}
-	lockable_horizon_check(args->ttl);
-	return true;
-}
-
 /* After a keepalive grant: the worker may sleep longer than it can wait */
 static void
 acquire_granted(AcquireArgs *args)
@@ -431,247 +241,6 @@ acquire_granted(AcquireArgs *args)
 }
 
 /*
- * Remote leases (remote.c, protocol rule 11 in lockable.h)
- */
-
-/*
- * Build the request for the remote lease of name: its key is the name the
- * service knows, lockable.remote_prefix followed by name.  Returns false
- * if that is too long (an error instead if error_if_long).
- */
-static bool
-remote_request(LeaseRequest *req, const char *name, int len, int64 ttl,
-			   bool keepalive, int *prefix_len, bool error_if_long)
-{
-	char		buf[LOCKABLE_NAME_MAXLEN];
-	int			plen = strlen(lockable_remote_prefix);
-
-	if (plen + len > LOCKABLE_NAME_MAXLEN)
-	{
-		if (!error_if_long)
-			return false;
-		ereport(ERROR,
-				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
-				 errmsg("lease name is too long"),
-				 errdetail("With lockable.remote_prefix (%d bytes) the remote name is %d bytes long; the limit is %d bytes.",
-						   plen, plen + len, LOCKABLE_NAME_MAXLEN)));
-	}
-	memcpy(buf, lockable_remote_prefix, plen);
-	memcpy(buf + plen, name, len);
-	lockable_lease_request(req, buf, plen + len, ttl, keepalive);
-	lockable_remote_key(req);
-	*prefix_len = plen;
-	return true;
-}
-
-/*
- * For heartbeat, release and the checks: the remote lease of that name, if
- * any remote lease exists and the name is not a local lease's.
- */
-static bool
-remote_fallback(LeaseRequest *req, const char *name, int len)
-{
-	int			prefix_len;
-
-	if (pg_atomic_read_u32(&lockable_shared->nremote) == 0)
-		return false;
-	return remote_request(req, name, len, 0, false, &prefix_len, false);
-}
-
-/*
- * Waiting for "some lease ended": count ourselves in any_waiters and get
- * ready to sleep on any_cv, which is broadcast when a lease is deleted
- * while any_waiters is non-zero (protocol rule 9).  any_wait_end must
- * follow on every path: PG_FINALLY for errors, the exit callback for FATAL
- * (pg_terminate_backend), which unwinds nothing.  It does nothing when we
- * are not counted, so running it twice is harmless.
- */
-static void
-any_wait_begin(void)
-{
-	Assert(!any_waiting);
-	pg_atomic_fetch_add_u32(&lockable_shared->any_waiters, 1);
-	any_waiting = true;
-	ConditionVariablePrepareToSleep(&lockable_shared->any_cv);
-}
-
-static void
-any_wait_end(void)
-{
-	if (!any_waiting)
-		return;
-	ConditionVariableCancelSleep();
-	pg_atomic_fetch_sub_u32(&lockable_shared->any_waiters, 1);
-	any_waiting = false;
-}
-
-/*
- * Ask the service once: claim the name here, send the acquire, and turn
- * the answer into a lease (its token) or nothing (0).  Errors leave no
- * local lease behind.  *held_here is set when nothing was sent because a
- * lease of this cluster has the name (see lockable_remote_begin).
- */
-static uint64
-remote_try(LeaseRequest *req, int prefix_len, bool *held_here)
-{
-	LockableRemoteOutcome outcome = LOCKABLE_REMOTE_FAILED;
-	LockableTime sent_at = 0;
-
-	if (!lockable_remote_begin(req, prefix_len, held_here))
-		return 0;
-	remote_pending = req;
-	PG_TRY();
-	{
-		outcome = lockable_remote_call(LOCKABLE_REMOTE_ACQUIRE,
-									   req->key.name, req->key.len, &sent_at);
-	}
-	PG_CATCH();
-	{
-		remote_pending = NULL;
-		(void) lockable_remote_finish(req, LOCKABLE_REMOTE_FAILED, 0);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	remote_pending = NULL;
-	return lockable_remote_finish(req, outcome, sent_at);
-}
-
-/*
- * Sleep on remote_cv until until (LOCKABLE_FOREVER: no limit); true if
- * woken by a remote lease of this cluster being let go of.
- */
-static bool
-remote_sleep(LockableTime until)
-{
-	long		timeout_ms = sleep_ms(until, lockable_clock_now());
-
-	if (timeout_ms == 0)
-		return false;
-	return !ConditionVariableTimedSleep(&lockable_shared->remote_cv,
-										timeout_ms, acquire_wait_event());
-}
-
-/*
- * lockable_acquire in remote mode: the service decides.  A busy name is
- * asked again until wait runs out: 0.1 s after the last answer, then
- * twice as long each time up to every second (the official client polls
- * every second), and once more when wait runs out.  It is asked sooner
- * only when a lease of this cluster had the name and has let go of it on
- * the service (protocol rule 11); nothing else wakes the waiter early, not
- * its own refusals nor other waiters' nor local leases.
- */
-static Datum
-remote_acquire(FunctionCallInfo fcinfo, text *name, int len,
-			   AcquireArgs *args)
-{
-	static LeaseRequest req;	/* static: remote_pending may point here */
-	int			prefix_len;
-	int64		backoff = USECS_PER_SEC / 10;
-	bool		held_here = false;
-	uint64		token;
-
-	lockable_remote_check_configured();
-	remote_request(&req, VARDATA_ANY(name), len, args->ttl, args->keepalive,
-				   &prefix_len, true);
-	if (!acquire_prepare(&req, args))
-		PG_RETURN_NULL();
-
-	token = remote_try(&req, prefix_len, &held_here);
-	if (token == 0 && args->wait_deadline != 0)
-	{
-		LockableTime next_try = lockable_clock_now() + backoff;
-
-		lock_wait_begin();
-		ConditionVariablePrepareToSleep(&lockable_shared->remote_cv);
-		PG_TRY();
-		{
-			for (;;)
-			{
-				bool		woken;
-				bool		last;
-				LockableTime now;
-
-				woken = remote_sleep(Min(next_try, args->wait_deadline));
-				CHECK_FOR_INTERRUPTS();
-				now = lockable_clock_now();
-				last = now >= args->wait_deadline;
-				if (now < next_try && !last && !(woken && held_here))
-					continue;	/* woken for another name: sleep on */
-				token = remote_try(&req, prefix_len, &held_here);
-				if (token != 0 || last)
-					break;
-				if (now >= next_try)
-				{
-					backoff = Min(backoff * 2, USECS_PER_SEC);
-					next_try = lockable_clock_now() + backoff;
-				}
-			}
-		}
-		PG_FINALLY();
-		{
-			ConditionVariableCancelSleep();
-			lock_wait_end();
-		}
-		PG_END_TRY();
-	}
-	if (token == 0)
-	{
-		lockable_lease_count_refused(&req);
-		PG_RETURN_NULL();
-	}
-	acquire_granted(args);
-	PG_RETURN_INT64((int64) token);
-}
-
-/*
- * After releasing a remote lease: wait (a little) for the worker to let go
- * of it on the service, so that the caller can take it again at once.
- * The worker's deletion of the entry broadcasts remote_cv.
- */
-static void
-remote_release_wait(LeaseRequest *req, uint64 token)
-{
-	LockableTime until = lockable_clock_now() +
-		(int64) lockable_remote_timeout * 1000 + USECS_PER_SEC;
-
-	ConditionVariablePrepareToSleep(&lockable_shared->remote_cv);
-	PG_TRY();
-	{
-		while (lockable_lease_exists(req, token) &&
-			   lockable_clock_now() < until)
-			(void) remote_sleep(until);
-	}
-	PG_FINALLY();
-	{
-		ConditionVariableCancelSleep();
-	}
-	PG_END_TRY();
-}
-
-/*
- * Raise the error for a wait on leases that this session holds itself with
- * keepalive (LEASE_OWN_KEEPALIVE): they end with the session, so the wait
- * could only end by lockable.max_hold.  name is NULL for a whole pool of
- * lockable_acquire_any.
- */
-static void
-own_keepalive_deadlock(const char *name, int len)
-{
-	if (name != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-				 errmsg("deadlock detected"),
-				 errdetail("This session holds lease \"%.*s\" with keepalive, so the lease cannot end while the session waits for it.",
-						   len, name),
-				 errhint("Leases are not re-entrant: use the token this session already holds, or release the lease first.")));
-	ereport(ERROR,
-			(errcode(ERRCODE_T_R_DEADLOCK_DETECTED),
-			 errmsg("deadlock detected"),
-			 errdetail("This session holds every lease of the pool with keepalive, so none of them can end while the session waits for one."),
-			 errhint("Leases are not re-entrant: use the tokens this session already holds, or release a lease of the pool first.")));
-}
-
-/*
  * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
  *		returns bigint: the lease's fencing token, or NULL if the lease is
  *		held by someone else and did not come free within wait.
@@ -679,35 +248,28 @@ own_keepalive_deadlock(const char *name, int len)
 Datum
 lockable_acquire(PG_FUNCTION_ARGS)
 {
-	static LeaseRequest req;	/* static: waiting_on may point here */
+	static LeaseRequest req;	/* static: the exit callback may use it */
 	AcquireArgs args;
 	text	   *name;
 	int			len;
 	uint64		token;
-	LeaseAcquireResult res;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	check_may_grant();
 	name = name_arg(fcinfo, 0, &len);
 	acquire_args(fcinfo, &args);
 	if (lockable_remote)
-		return remote_acquire(fcinfo, name, len, &args);
-
-	lockable_lease_request(&req, VARDATA_ANY(name), len, args.ttl,
-						   args.keepalive);
-	if (!acquire_prepare(&req, &args))
-		PG_RETURN_NULL();
-	res = lockable_lease_try(&req, args.wait_deadline != 0, &token, NULL);
-	if (res == LEASE_OWN_KEEPALIVE)
+		token = lockable_remote_acquire(VARDATA_ANY(name), len, args.ttl,
+										args.keepalive, args.wait_deadline);
+	else
 	{
-		if (args.wait_deadline != 0)
-			own_keepalive_deadlock(req.key.name, req.key.len);
-		PG_RETURN_NULL();
+		lockable_lease_request(&req, VARDATA_ANY(name), len, args.ttl,
+							   args.keepalive);
+		if (!lockable_wait_prepare(&req, args.ttl, args.wait_deadline))
+			PG_RETURN_NULL();
+		token = lockable_wait_acquire(&req, args.wait_deadline);
 	}
-	if (res == LEASE_QUEUED &&
-		!wait_for_lease(&req, args.wait_deadline, &token))
-		res = LEASE_BUSY;
-	if (res == LEASE_BUSY)
+	if (token == 0)
 		PG_RETURN_NULL();
 
 	acquire_granted(&args);
@@ -715,49 +277,9 @@ lockable_acquire(PG_FUNCTION_ARGS)
 }
 
 /*
- * Try each of the names once, in order.  Returns the index of the one
- * granted, or -1 with *earliest set to the soonest deadline among them.
- * If the caller would wait and every name is held with keepalive by this
- * very session, none can come free while it waits: raise the deadlock.
- */
-static int
-try_each(LeaseRequest *reqs, int n, bool wait, uint64 *token,
-		 LockableTime *earliest)
-{
-	int			own = 0;
-
-	*earliest = LOCKABLE_FOREVER;
-	for (int i = 0; i < n; i++)
-	{
-		LockableTime busy_until = LOCKABLE_FOREVER;
-
-		switch (lockable_lease_try(&reqs[i], false, token, &busy_until))
-		{
-			case LEASE_GRANTED:
-				return i;
-			case LEASE_OWN_KEEPALIVE:
-				own++;
-				break;
-			default:
-				break;
-		}
-		*earliest = Min(*earliest, busy_until);
-	}
-	if (wait && own == n)
-		own_keepalive_deadlock(NULL, 0);
-	return -1;
-}
-
-/*
  * lockable_acquire_any(names text[], ttl, wait, keepalive) returns
  * (name text, token bigint): one lease out of names, the first free one in
- * array order, or NULL if none came free within wait.
- *
- * A waiter is not queued on the leases (it cannot stand in N queues);
- * it sleeps on any_cv, which is broadcast whenever a lease with no queued
- * waiter ends, and until the soonest deadline among the names, then tries
- * them all again.  Backends queued on one name by lockable_acquire are
- * served before it.
+ * array order, or NULL if none came free within wait (lease_wait.c).
  */
 Datum
 lockable_acquire_any(PG_FUNCTION_ARGS)
@@ -767,13 +289,12 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 	Datum	   *elems;
 	bool	   *elem_nulls;
 	LeaseRequest *reqs;
-	LockableTime earliest;
 	TupleDesc	tupdesc;
 	uint64		token = 0;
 	int			n;
 	int			got;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	check_may_grant();
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -809,44 +330,12 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 	if (n == 0)
 		PG_RETURN_NULL();		/* an empty pool has nothing free */
 
-	if (!acquire_prepare(&reqs[0], &args))
+	if (!lockable_wait_prepare(&reqs[0], args.ttl, args.wait_deadline))
 		PG_RETURN_NULL();
-	got = try_each(reqs, n, args.wait_deadline != 0, &token, &earliest);
-
-	if (got < 0 && args.wait_deadline != 0)
-	{
-		ConditionVariable *cv = &lockable_shared->any_cv;
-
-		lock_wait_begin();
-		any_wait_begin();
-		PG_TRY();
-		{
-			/* a lease may have ended before we counted ourselves */
-			got = try_each(reqs, n, true, &token, &earliest);
-			while (got < 0)
-			{
-				LockableTime now = lockable_clock_now();
-				LockableTime until = Min(earliest, args.wait_deadline);
-
-				if (now >= args.wait_deadline)
-					break;
-				if (until > now)
-					(void) ConditionVariableTimedSleep(cv, sleep_ms(until, now),
-													   acquire_wait_event());
-				got = try_each(reqs, n, true, &token, &earliest);
-			}
-		}
-		PG_FINALLY();
-		{
-			any_wait_end();
-			lock_wait_end();
-		}
-		PG_END_TRY();
-	}
-
+	got = lockable_wait_acquire_any(reqs, n, args.wait_deadline, &token);
 	if (got < 0)
 	{
-		lockable_lease_count_refused(&reqs[0]);
+		lockable_count_refused(reqs[0].hashcode);
 		PG_RETURN_NULL();
 	}
 	acquire_granted(&args);
@@ -874,6 +363,33 @@ check_owner(Oid owner, LeaseRequest *req)
 }
 
 /*
+ * A heartbeat or release of the lease held with token: the local lease of
+ * req's name, else the remote one of that name.  Role membership is
+ * checked with no lock held, then the operation is repeated, keyed by the
+ * token (see lockable_lease_holder_op).  A holder told that its lease is
+ * not held any more has learnt of a loss: the lost ring forgets it.
+ */
+static LeaseOpResult
+holder_op(LeaseHolderOp op, LeaseRequest *req, const char *name, int len,
+		  uint64 token, int64 ttl)
+{
+	Oid			owner = InvalidOid;
+	LeaseOpResult res;
+
+	res = lockable_lease_holder_op(req, op, token, ttl, InvalidOid, &owner);
+	if (res == LEASE_OP_NOT_HELD && lockable_remote_fallback(req, name, len))
+		res = lockable_lease_holder_op(req, op, token, ttl, InvalidOid, &owner);
+	if (res == LEASE_OP_CHECK_OWNER)
+	{
+		check_owner(owner, req);
+		res = lockable_lease_holder_op(req, op, token, ttl, owner, &owner);
+	}
+	if (res == LEASE_OP_NOT_HELD)
+		lockable_remote_lost_ack(token, MyDatabaseId);
+	return res;
+}
+
+/*
  * lockable_heartbeat(name text, token bigint, ttl interval) returns bool:
  * true if the lease held with token now lasts until now + ttl (NULL: its
  * own ttl), false if it is no longer held with that token.
@@ -886,10 +402,8 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 	int			len;
 	uint64		token;
 	int64		ttl;
-	Oid			owner = InvalidOid;
-	LeaseOpResult res;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	name = name_arg(fcinfo, 0, &len);
 	token = token_arg(fcinfo, 1);
 	ttl = ttl_arg(fcinfo, 2, 0);
@@ -897,18 +411,8 @@ lockable_heartbeat(PG_FUNCTION_ARGS)
 	lockable_lease_request(&req, VARDATA_ANY(name), len, ttl, false);
 	lockable_horizon_check_ttl(ttl);
 	req.count_refusal = pg_atomic_read_u32(&lockable_shared->nremote) == 0;
-	res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
-	if (res == LEASE_OP_NOT_HELD &&
-		remote_fallback(&req, VARDATA_ANY(name), len))
-		res = lockable_lease_heartbeat(&req, token, ttl, InvalidOid, &owner);
-	if (res == LEASE_OP_CHECK_OWNER)
-	{
-		check_owner(owner, &req);
-		res = lockable_lease_heartbeat(&req, token, ttl, owner, &owner);
-	}
-	if (res == LEASE_OP_NOT_HELD)
-		lockable_remote_lost_ack(token, MyDatabaseId);
-	PG_RETURN_BOOL(res == LEASE_OP_DONE);
+	PG_RETURN_BOOL(holder_op(LEASE_HEARTBEAT, &req, VARDATA_ANY(name), len,
+							 token, ttl) == LEASE_OP_DONE);
 }
 
 /*
@@ -922,27 +426,16 @@ lockable_release(PG_FUNCTION_ARGS)
 	text	   *name;
 	int			len;
 	uint64		token;
-	Oid			owner = InvalidOid;
 	LeaseOpResult res;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	name = name_arg(fcinfo, 0, &len);
 	token = token_arg(fcinfo, 1);
 
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	res = lockable_lease_release(&req, token, InvalidOid, &owner);
-	if (res == LEASE_OP_NOT_HELD &&
-		remote_fallback(&req, VARDATA_ANY(name), len))
-		res = lockable_lease_release(&req, token, InvalidOid, &owner);
-	if (res == LEASE_OP_CHECK_OWNER)
-	{
-		check_owner(owner, &req);
-		res = lockable_lease_release(&req, token, owner, &owner);
-	}
-	if (res == LEASE_OP_NOT_HELD)
-		lockable_remote_lost_ack(token, MyDatabaseId);
-	else if (res == LEASE_OP_DONE && req.key.dbid == InvalidOid)
-		remote_release_wait(&req, token);
+	res = holder_op(LEASE_RELEASE, &req, VARDATA_ANY(name), len, token, 0);
+	if (res == LEASE_OP_DONE && req.key.dbid == InvalidOid)
+		lockable_remote_release_wait(&req, token);
 	PG_RETURN_BOOL(res == LEASE_OP_DONE);
 }
 
@@ -958,13 +451,13 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	text	   *name;
 	int			len;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	name = name_arg(fcinfo, 0, &len);
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
 	if (lockable_lease_force_release(&req))
 		PG_RETURN_BOOL(true);
 	/* a remote lease of that name, then; the worker lets go of it */
-	PG_RETURN_BOOL(remote_fallback(&req, VARDATA_ANY(name), len) &&
+	PG_RETURN_BOOL(lockable_remote_fallback(&req, VARDATA_ANY(name), len) &&
 				   lockable_lease_force_release(&req));
 }
 
@@ -976,13 +469,13 @@ held_with_args(FunctionCallInfo fcinfo, text **name, int *len, uint64 *token)
 {
 	LeaseRequest req;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	*name = name_arg(fcinfo, 0, len);
 	*token = token_arg(fcinfo, 1);
 	lockable_lease_request(&req, VARDATA_ANY(*name), *len, 0, false);
 	if (lockable_lease_is_held(&req, *token))
 		return true;
-	return remote_fallback(&req, VARDATA_ANY(*name), *len) &&
+	return lockable_remote_fallback(&req, VARDATA_ANY(*name), *len) &&
 		lockable_lease_is_held(&req, *token);
 }
 
@@ -1040,6 +533,82 @@ remote_state_name(uint8 state)
 	return NULL;
 }
 
+/* One row of lockable_leases, from a live lease or a lost one */
+typedef struct LeaseRow
+{
+	const char *name;			/* without the remote prefix */
+	uint64		token;			/* 0: none yet */
+	Oid			owner;
+	int			pid;			/* 0: restored after a restart */
+	TimestampTz acquired;
+	TimestampTz ends;			/* expires_at; lost_at of a lost lease */
+	bool		ends_null;		/* remote, being acquired or let go of */
+	int64		ttl;
+	bool		keepalive;
+	int64		renewals;
+	int			nwaiters;
+	const char *remote_state;	/* NULL: a local lease */
+	TimestampTz confirmed;		/* last acquire or heartbeat the service
+								 * said true to */
+	bool		confirmed_null;
+	int			failures;
+} LeaseRow;
+
+#define LOCKABLE_LEASES_COLS 14
+
+/*
+ * Add a row to the view's result.  natts is less than LOCKABLE_LEASES_COLS
+ * while the extension is still at version 1.0: then only the first ten
+ * columns exist.
+ */
+static void
+put_lease_row(ReturnSetInfo *rsinfo, int natts, const LeaseRow *r)
+{
+	Datum		values[LOCKABLE_LEASES_COLS];
+	bool		nulls[LOCKABLE_LEASES_COLS];
+	Interval   *ttl = palloc0(sizeof(Interval));
+	bool		remote = r->remote_state != NULL;
+
+	memset(nulls, 0, sizeof(nulls));
+	ttl->time = r->ttl;
+	values[0] = CStringGetTextDatum(r->name);
+	if (r->token != 0 && is_member_of_role(GetUserId(), r->owner))
+		values[1] = Int64GetDatum((int64) r->token);
+	else
+		nulls[1] = true;
+	values[2] = ObjectIdGetDatum(r->owner);
+	if (r->pid != 0)
+		values[3] = Int32GetDatum(r->pid);
+	else
+		nulls[3] = true;
+	values[4] = TimestampTzGetDatum(r->acquired);
+	if (!r->ends_null)
+		values[5] = TimestampTzGetDatum(r->ends);
+	else
+		nulls[5] = true;
+	values[6] = IntervalPGetDatum(ttl);
+	values[7] = BoolGetDatum(r->keepalive);
+	values[8] = Int64GetDatum(r->renewals);
+	values[9] = Int32GetDatum(r->nwaiters);
+	if (natts == LOCKABLE_LEASES_COLS)
+	{
+		values[10] = BoolGetDatum(remote);
+		if (remote)
+			values[11] = CStringGetTextDatum(r->remote_state);
+		else
+			nulls[11] = true;
+		if (remote && !r->confirmed_null)
+			values[12] = TimestampTzGetDatum(r->confirmed);
+		else
+			nulls[12] = true;
+		if (remote)
+			values[13] = Int32GetDatum(r->failures);
+		else
+			nulls[13] = true;
+	}
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 /*
  * lockable_leases() returns the live leases of the current database, its
  * remote leases (held, being acquired, being let go of) and the remote
@@ -1050,7 +619,6 @@ remote_state_name(uint8 state)
 Datum
 lockable_leases(PG_FUNCTION_ARGS)
 {
-#define LOCKABLE_LEASES_COLS 14
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LeaseInfo  *leases;
 	LockableLost *lost;
@@ -1060,7 +628,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 	int			n;
 	int			nlost;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	InitMaterializedSRF(fcinfo, 0);
 	natts = Min(rsinfo->setDesc->natts, LOCKABLE_LEASES_COLS);
 
@@ -1070,52 +638,29 @@ lockable_leases(PG_FUNCTION_ARGS)
 	for (int i = 0; i < n; i++)
 	{
 		LeaseInfo  *l = &leases[i];
-		Datum		values[LOCKABLE_LEASES_COLS];
-		bool		nulls[LOCKABLE_LEASES_COLS];
-		Interval   *ttl = palloc0(sizeof(Interval));
 		bool		remote = l->remote != LEASE_LOCAL;
+		LeaseRow	r;
 
 		if (remote && natts < LOCKABLE_LEASES_COLS)
 			continue;			/* extension not updated: local leases only */
-		memset(nulls, 0, sizeof(nulls));
-		ttl->time = l->ttl;
-
-		values[0] = CStringGetTextDatum(l->name + (remote ? l->prefix_len : 0));
-		if (l->token != 0 && is_member_of_role(GetUserId(), l->owner))
-			values[1] = Int64GetDatum((int64) l->token);
-		else
-			nulls[1] = true;
-		values[2] = ObjectIdGetDatum(l->owner);
-		if (l->pid != 0)
-			values[3] = Int32GetDatum(l->pid);
-		else
-			nulls[3] = true;	/* restored after a restart */
-		values[4] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->acquired, now, now_wall));
-		if (l->deadline != LOCKABLE_FOREVER)
-			values[5] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->deadline, now, now_wall));
-		else
-			nulls[5] = true;	/* remote, being acquired or let go of */
-		values[6] = IntervalPGetDatum(ttl);
-		values[7] = BoolGetDatum(l->keepalive);
-		values[8] = Int64GetDatum(l->renewals);
-		values[9] = Int32GetDatum(l->nwaiters);
-		if (natts == LOCKABLE_LEASES_COLS)
-		{
-			values[10] = BoolGetDatum(remote);
-			if (remote)
-				values[11] = CStringGetTextDatum(remote_state_name(l->remote));
-			else
-				nulls[11] = true;
-			if (remote && l->remote_ok != 0)
-				values[12] = TimestampTzGetDatum(lockable_clock_to_timestamptz(l->remote_ok, now, now_wall));
-			else
-				nulls[12] = true;
-			if (remote)
-				values[13] = Int32GetDatum(l->remote_failures);
-			else
-				nulls[13] = true;
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		r.name = l->name + (remote ? l->prefix_len : 0);
+		r.token = l->token;
+		r.owner = l->owner;
+		r.pid = l->pid;
+		r.acquired = lockable_clock_to_timestamptz(l->acquired, now, now_wall);
+		r.ends_null = l->deadline == LOCKABLE_FOREVER;
+		r.ends = r.ends_null ? 0 :
+			lockable_clock_to_timestamptz(l->deadline, now, now_wall);
+		r.ttl = l->ttl;
+		r.keepalive = l->keepalive;
+		r.renewals = l->renewals;
+		r.nwaiters = l->nwaiters;
+		r.remote_state = remote_state_name(l->remote);
+		r.confirmed_null = l->remote_confirmed == 0;
+		r.confirmed = lockable_clock_to_timestamptz(l->remote_confirmed, now,
+													now_wall);
+		r.failures = l->remote_failures;
+		put_lease_row(rsinfo, natts, &r);
 	}
 
 	if (natts < LOCKABLE_LEASES_COLS)
@@ -1126,30 +671,24 @@ lockable_leases(PG_FUNCTION_ARGS)
 	for (int i = 0; i < nlost; i++)
 	{
 		LockableLost *l = &lost[i];
-		Datum		values[LOCKABLE_LEASES_COLS];
-		bool		nulls[LOCKABLE_LEASES_COLS];
-		Interval   *ttl = palloc0(sizeof(Interval));
+		LeaseRow	r;
 
-		memset(nulls, 0, sizeof(nulls));
-		ttl->time = l->ttl;
-		values[0] = CStringGetTextDatum(l->name);
-		if (is_member_of_role(GetUserId(), l->owner))
-			values[1] = Int64GetDatum((int64) l->token);
-		else
-			nulls[1] = true;
-		values[2] = ObjectIdGetDatum(l->owner);
-		values[3] = Int32GetDatum(l->pid);
-		values[4] = TimestampTzGetDatum(l->acquired_at);
-		values[5] = TimestampTzGetDatum(l->lost_at);	/* when it ended */
-		values[6] = IntervalPGetDatum(ttl);
-		values[7] = BoolGetDatum(l->keepalive);
-		values[8] = Int64GetDatum(l->renewals);
-		values[9] = Int32GetDatum(0);
-		values[10] = BoolGetDatum(true);
-		values[11] = CStringGetTextDatum("lost");
-		values[12] = TimestampTzGetDatum(l->remote_ok_at);
-		values[13] = Int32GetDatum(l->failures);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		r.name = l->name;
+		r.token = l->token;
+		r.owner = l->owner;
+		r.pid = l->pid;
+		r.acquired = l->acquired_at;
+		r.ends_null = false;
+		r.ends = l->lost_at;	/* when it ended */
+		r.ttl = l->ttl;
+		r.keepalive = l->keepalive;
+		r.renewals = l->renewals;
+		r.nwaiters = 0;
+		r.remote_state = "lost";
+		r.confirmed_null = false;
+		r.confirmed = l->confirmed_at;
+		r.failures = l->failures;
+		put_lease_row(rsinfo, natts, &r);
 	}
 	return (Datum) 0;
 }
@@ -1167,11 +706,11 @@ lockable_stats(PG_FUNCTION_ARGS)
 	bool		nulls[LOCKABLE_STATS_COLS];
 	int			i = 0;
 
-	check_ready();
+	check_loaded_and_register_exit();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	lockable_stats_read(&c);
+	lockable_counters_sum(&c);
 	memset(nulls, 0, sizeof(nulls));
 	values[i++] = Int64GetDatum((int64) pg_atomic_read_u32(&lockable_shared->nleases));
 	values[i++] = Int32GetDatum(lockable_max_leases);
@@ -1185,7 +724,7 @@ lockable_stats(PG_FUNCTION_ARGS)
 	values[i++] = Int64GetDatum((int64) c.heartbeats);
 	values[i++] = Int64GetDatum((int64) c.heartbeats_failed);
 	values[i++] = Int64GetDatum((int64) c.renewals);
-	values[i++] = Int64GetDatum((int64) c.full);
+	values[i++] = Int64GetDatum((int64) c.table_full);
 	values[i++] = TimestampTzGetDatum(lockable_shared->stats_reset);
 	if (lockable_shared->worker_pid != 0)
 		values[i++] = Int32GetDatum(lockable_shared->worker_pid);
@@ -1221,13 +760,14 @@ lockable_stats(PG_FUNCTION_ARGS)
 }
 
 /*
- * lockable_stats_reset() zeroes the counters.  EXECUTE is revoked from
- * PUBLIC by the install script.
+ * The SQL function lockable_stats_reset() zeroes the counters.  Its C
+ * name is lockable_stats_reset_all because the install scripts link it by
+ * that name.  EXECUTE is revoked from PUBLIC by the install script.
  */
 Datum
 lockable_stats_reset_all(PG_FUNCTION_ARGS)
 {
-	check_ready();
-	lockable_stats_reset();
+	check_loaded_and_register_exit();
+	lockable_counters_zero();
 	PG_RETURN_VOID();
 }

@@ -13,15 +13,17 @@
  * the postmaster restarts it (except at shutdown).
  *
  * Each pass it also reserves the next block of fencing tokens before
- * backends need it, and finishes a recovery that ended (persist.c).  Disk
+ * backends need it, and finishes a recovery that ended (horizon.c).  Disk
  * errors never make it exit: a failed write is logged at most once a
  * minute and retried every second while the sweeps go on.
  *
- * It also keeps remote leases (remote.c) alive on the lock service: each
- * pass claims the heartbeats and releases that are due and starts them on
- * curl's multi handle, and while requests are in flight the worker sleeps
- * on curl's sockets and its latch together, so a slow or dead service
- * never delays the sweep of local leases.
+ * It also keeps remote leases (remote_lease.c) alive on the lock service:
+ * each pass claims the heartbeats and releases that are due and starts
+ * them on the HTTP client (http.c), and while requests are in flight the
+ * worker sleeps on the client's sockets and its latch together, so a slow
+ * or dead service never delays the sweep of local leases.  The answers
+ * are handed back to remote_lease.c.  The worker is the only file that
+ * drives both; neither calls it.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -39,7 +41,10 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
-#include "lockable.h"
+#include "horizon.h"
+#include "http.h"
+#include "remote_lease.h"
+#include "worker.h"
 
 /*
  * lockable_worker_register
@@ -80,17 +85,88 @@ ms_until(LockableTime t, LockableTime now)
 }
 
 /* Remote heartbeats and releases claimed in one pass, at most */
-#define WORKER_MAX_JOBS		1024
+#define WORKER_MAX_JOBS		LOCKABLE_HTTP_MAX_TRANSFERS
+
+/*
+ * The worker's failures not yet logged; outside the client, which an error
+ * throws away (lockable_http_reset).
+ */
+typedef struct RemoteFailureLog
+{
+	int			failures;		/* requests that failed */
+	char		last_error[256];
+	LockableTime logged_at;
+	int			errors;			/* errors that reset the client */
+	char		last_reset[256];
+	LockableTime errors_logged_at;
+} RemoteFailureLog;
+
+static RemoteFailureLog failure_log;
+
+/*
+ * Failed requests are retried, and errors reset the client; say so at most
+ * every 10 seconds each.
+ */
+static void
+failures_report(void)
+{
+	RemoteFailureLog *f = &failure_log;
+	LockableTime now = lockable_clock_now();
+
+	if (f->errors > 0 && now - f->errors_logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: the worker's remote requests failed with an error: %s",
+						f->last_reset),
+				 errdetail_plural("%d error since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
+								  "%d errors since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
+								  f->errors, f->errors)));
+		f->errors = 0;
+		f->errors_logged_at = now;
+	}
+	if (f->failures > 0 && now - f->logged_at >= 10 * USECS_PER_SEC)
+	{
+		ereport(LOG,
+				(errmsg("lockable: %d remote requests failed and will be retried",
+						f->failures),
+				 errdetail("The last one: %s.", f->last_error)));
+		f->failures = 0;
+		f->logged_at = now;
+	}
+}
+
+/*
+ * Hand answers to remote_lease.c, noting the failures for the log (the
+ * requests are retried there).
+ */
+static void
+worker_apply(LockableHttpRequest *done, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		LockableHttpRequest *r = &done[i];
+
+		if (r->outcome == LOCKABLE_REMOTE_FAILED)
+		{
+			failure_log.failures++;
+			snprintf(failure_log.last_error, sizeof(failure_log.last_error),
+					 "%s of \"%.*s\": %s", lockable_http_op_name(r->op),
+					 (int) r->len, r->name, r->error);
+		}
+		lockable_remote_apply(r);
+	}
+	failures_report();
+}
 
 /*
  * Claim and start the remote requests that are due, if there is room for
  * more in flight.  Lowers *remote_due to when the next one is due.
  */
 static void
-worker_remote_pass(LockableRemoteJob *jobs, LockableTime *remote_due)
+worker_remote_pass(LockableHttpRequest *jobs, LockableTime *remote_due)
 {
 	bool		url_set = lockable_remote_url[0] != '\0';
-	int			room = url_set ? lockable_remote_worker_capacity() : 0;
+	int			room = url_set ? lockable_http_capacity() : 0;
 	int			n;
 
 	/* without a URL nothing is sent, but losses still come due */
@@ -99,7 +175,22 @@ worker_remote_pass(LockableRemoteJob *jobs, LockableTime *remote_due)
 	*remote_due = LOCKABLE_FOREVER;
 	n = lockable_remote_collect(jobs, Min(room, WORKER_MAX_JOBS), remote_due);
 	if (n > 0)
-		lockable_remote_worker_start(jobs, n);
+		lockable_http_start(jobs, n);
+}
+
+/*
+ * After an error escaped the worker's remote work (libcurl, the wait for
+ * its sockets, memory): give up every request in flight, as failed (they
+ * are retried as after a timeout), and throw the HTTP client away,
+ * connections included.  The error is logged with the failures, at most
+ * every 10 seconds.
+ */
+static void
+worker_remote_reset(LockableHttpRequest *jobs, const char *error)
+{
+	failure_log.errors++;
+	strlcpy(failure_log.last_reset, error, sizeof(failure_log.last_reset));
+	worker_apply(jobs, lockable_http_reset(error, jobs, WORKER_MAX_JOBS));
 }
 
 /*
@@ -115,10 +206,11 @@ worker_remote_pass(LockableRemoteJob *jobs, LockableTime *remote_due)
  * next remote pass is a second later.  No partition lock is held when an
  * error can happen here except in lockable_remote_collect and
  * lockable_remote_apply, and those are released as in any process's error
- * recovery.
+ * recovery.  jobs has room for WORKER_MAX_JOBS requests; it is free for
+ * reuse whenever this is called.
  */
 static bool
-worker_remote_step(LockableRemoteJob *jobs, bool pass, LockableTime *remote_due,
+worker_remote_step(LockableHttpRequest *jobs, bool pass, LockableTime *remote_due,
 				   LockableTime *next_due, bool *latch_set,
 				   MemoryContext cxt)
 {
@@ -133,15 +225,15 @@ worker_remote_step(LockableRemoteJob *jobs, bool pass, LockableTime *remote_due,
 			if (pass || *remote_due <= lockable_clock_now())
 				worker_remote_pass(jobs, remote_due);
 			/* with no room for more requests, only answers make room */
-			if (!(lockable_remote_worker_busy() &&
-				  lockable_remote_worker_capacity() == 0))
+			if (!(lockable_http_busy() && lockable_http_capacity() == 0))
 				*next_due = Min(*next_due, *remote_due);
 		}
-		if (lockable_remote_worker_busy())
+		if (lockable_http_busy())
 		{
-			*latch_set = lockable_remote_worker_wait(ms_until(*next_due,
-															  lockable_clock_now()));
+			*latch_set = lockable_http_wait(ms_until(*next_due,
+													 lockable_clock_now()));
 			waited = true;
+			worker_apply(jobs, lockable_http_take_done(jobs, WORKER_MAX_JOBS));
 		}
 	}
 	PG_CATCH();
@@ -153,7 +245,7 @@ worker_remote_step(LockableRemoteJob *jobs, bool pass, LockableTime *remote_due,
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		lockable_remote_worker_reset(edata->message ? edata->message : "?");
+		worker_remote_reset(jobs, edata->message ? edata->message : "?");
 		FreeErrorData(edata);
 		*remote_due = lockable_clock_now() + USECS_PER_SEC;
 		*next_due = Min(*next_due, *remote_due);
@@ -169,7 +261,7 @@ lockable_worker_main(Datum main_arg)
 	MemoryContext sweep_cxt;
 	LockableTime next_due = LOCKABLE_FOREVER;
 	LockableTime remote_due = 0;
-	LockableRemoteJob *jobs;
+	LockableHttpRequest *jobs;
 	bool		latch_set = true;
 	uint32		main_wait_event = 0;
 
@@ -186,7 +278,7 @@ lockable_worker_main(Datum main_arg)
 									  ALLOCSET_DEFAULT_SIZES);
 
 	jobs = MemoryContextAlloc(TopMemoryContext,
-							  sizeof(LockableRemoteJob) * WORKER_MAX_JOBS);
+							  sizeof(LockableHttpRequest) * WORKER_MAX_JOBS);
 
 	ereport(LOG, (errmsg("lockable worker started")));
 

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
- * remote.c
+ * http.c
  *	  All libcurl code of lockable: requests to a lockable.dev-compatible
- *	  lock service (acquire, heartbeat, release), for the acquiring backend
- *	  and, many at once, for the background worker.
+ *	  lock service (acquire, heartbeat, release of a name), one at a time
+ *	  for a backend and many at once for the background worker.  Requests
+ *	  come in, finished transfers go out; what a request is for (which
+ *	  lease, what its answer means) is remote_lease.c's business.
  *
  * Requests run on a curl multi handle driven through its socket interface
  * (CURLMOPT_SOCKETFUNCTION / CURLMOPT_TIMERFUNCTION): the process waits in
@@ -36,7 +38,7 @@
 #include "storage/latch.h"
 #include "utils/memutils.h"
 
-#include "lockable.h"
+#include "http.h"
 
 /* Longest answer body kept; the service's answers are a few bytes */
 #define REMOTE_MAX_BODY		(64 * 1024)
@@ -45,7 +47,10 @@
 #define REMOTE_INFLIGHT_PER_CONNECTION	16
 
 /* Most requests in flight: the worker's, and a backend's (one) */
-#define REMOTE_WORKER_TRANSFERS	(REMOTE_INFLIGHT_PER_CONNECTION * 64)
+#define REMOTE_WORKER_TRANSFERS	LOCKABLE_HTTP_MAX_TRANSFERS
+
+StaticAssertDecl(REMOTE_INFLIGHT_PER_CONNECTION * 64 <= REMOTE_WORKER_TRANSFERS,
+				 "lockable.remote_max_connections (at most 64) would allow more requests in flight than there are transfers");
 
 /* A socket curl asked us to watch */
 typedef struct RemoteSocket
@@ -62,7 +67,7 @@ typedef struct RemoteTransfer
 	bool		done;
 	CURLcode	result;
 	long		status;			/* HTTP status, 0 if none came */
-	LockableRemoteJob job;
+	LockableHttpRequest req;
 	StringInfoData body;		/* grown by write_cb only, see there */
 	bool		body_too_big;
 	bool		body_no_memory;
@@ -86,56 +91,6 @@ typedef struct RemoteClient
 static RemoteClient *client = NULL;
 static bool curl_initialized = false;
 
-/*
- * The worker's failures not yet logged; outside the client, which an error
- * throws away (lockable_remote_worker_reset).
- */
-typedef struct RemoteFailureLog
-{
-	int			failures;		/* requests that failed */
-	char		last_error[256];
-	LockableTime logged_at;
-	int			errors;			/* errors that reset the client */
-	char		last_reset[256];
-	LockableTime errors_logged_at;
-} RemoteFailureLog;
-
-static RemoteFailureLog failure_log;
-
-/*
- * Settings
- */
-
-/* How often the worker heartbeats: at most a third of the remote lease */
-int64
-lockable_remote_interval_usec(void)
-{
-	return Min((int64) lockable_remote_heartbeat_interval,
-			   (int64) lockable_remote_lease / 3) * 1000;
-}
-
-/* Request timeout: at most a third of the remote lease */
-int64
-lockable_remote_worker_timeout_usec(void)
-{
-	return Min((int64) lockable_remote_timeout,
-			   (int64) lockable_remote_lease / 3) * 1000;
-}
-
-/*
- * lockable_remote_check_configured
- *		Error out unless a remote service is configured.
- */
-void
-lockable_remote_check_configured(void)
-{
-	if (lockable_remote_url == NULL || lockable_remote_url[0] == '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("lockable.remote is on but lockable.remote_url is not set"),
-				 errhint("Set lockable.remote_url in postgresql.conf and reload, or turn lockable.remote off.")));
-}
-
 /* The account token: the setting, or the server's LOCKABLE_AUTH_TOKEN */
 static const char *
 remote_token(void)
@@ -145,8 +100,12 @@ remote_token(void)
 	return getenv("LOCKABLE_AUTH_TOKEN");
 }
 
-static const char *
-op_name(LockableRemoteOp op)
+/*
+ * lockable_http_op_name
+ *		The service's name for op, as in the URL.
+ */
+const char *
+lockable_http_op_name(LockableRemoteOp op)
 {
 	switch (op)
 	{
@@ -348,16 +307,37 @@ client_get(int ntransfers)
 }
 
 /*
- * Start a request for t->job on the multi handle.  The URL is
+ * The URL of t's request, palloc'd:
  * {lockable.remote_url}/{op}/{name percent-encoded as one path segment}.
  */
+static char *
+transfer_url(RemoteTransfer *t)
+{
+	char	   *escaped;
+	StringInfoData url;
+	int			base_len;
+
+	escaped = curl_easy_escape(t->easy, t->req.name, t->req.len);
+	if (escaped == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("lockable: could not percent-encode a lease name")));
+	initStringInfo(&url);
+	base_len = strlen(lockable_remote_url);
+	while (base_len > 0 && lockable_remote_url[base_len - 1] == '/')
+		base_len--;
+	appendBinaryStringInfo(&url, lockable_remote_url, base_len);
+	appendStringInfo(&url, "/%s/%s", lockable_http_op_name(t->req.op), escaped);
+	curl_free(escaped);
+	return url.data;
+}
+
+/* Start a request for t->req on the multi handle */
 static void
 transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 {
 	const char *token = remote_token();
-	char	   *escaped;
-	StringInfoData url;
-	int			base_len;
+	char	   *url;
 	long		timeout_ms;
 	MemoryContext old;
 
@@ -382,26 +362,10 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 	t->result = CURLE_OK;
 	t->status = 0;
 
-	escaped = curl_easy_escape(t->easy, t->job.key.name, t->job.key.len);
-	if (escaped == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("lockable: could not percent-encode a lease name")));
-	initStringInfo(&url);
-	base_len = strlen(lockable_remote_url);
-	while (base_len > 0 && lockable_remote_url[base_len - 1] == '/')
-		base_len--;
-	appendBinaryStringInfo(&url, lockable_remote_url, base_len);
-	appendStringInfo(&url, "/%s/%s", op_name(t->job.op), escaped);
-	curl_free(escaped);
+	url = transfer_url(t);
+	timeout_ms = (long) (lockable_remote_timeout_usec() / 1000);
 
-	/*
-	 * At most a third of the remote lease, for the acquire too: a lock
-	 * granted by a late answer must still leave time for heartbeats.
-	 */
-	timeout_ms = (long) (lockable_remote_worker_timeout_usec() / 1000);
-
-	curl_easy_setopt(t->easy, CURLOPT_URL, url.data);
+	curl_easy_setopt(t->easy, CURLOPT_URL, url);
 	curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
 	curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
 	/* the connect timeout covers name resolution too */
@@ -443,7 +407,7 @@ transfer_start(RemoteClient *c, RemoteTransfer *t, bool backend)
 		curl_easy_setopt(t->easy, CURLOPT_NOPROGRESS, 0L);
 		curl_easy_setopt(t->easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
 	}
-	pfree(url.data);
+	pfree(url);
 
 	if (curl_multi_add_handle(c->multi, t->easy) != CURLM_OK)
 		ereport(ERROR,
@@ -561,44 +525,54 @@ parse_answer(StringInfo body)
 }
 
 /*
- * Turn a finished transfer into job->outcome (and job->error).  The
- * message never contains the URL or the token.
+ * Turn a finished transfer into its request's outcome (and error and
+ * sqlstate).  The message never contains the URL or the token.
  */
 static void
 transfer_outcome(RemoteClient *c, RemoteTransfer *t)
 {
-	LockableRemoteJob *job = &t->job;
+	LockableHttpRequest *r = &t->req;
 	long		status;
 	long		connects = 0;
 
 	/* connections this request had to open, for lockable_stats */
+	r->connects = 0;
 	if (curl_easy_getinfo(t->easy, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK &&
 		connects > 0)
-		pg_atomic_fetch_add_u64(&lockable_shared->remote_connects, connects);
+		r->connects = (int) connects;
 
-	job->outcome = LOCKABLE_REMOTE_FAILED;
+	r->outcome = LOCKABLE_REMOTE_FAILED;
+	r->status = 0;
+	r->sqlstate = t->body_too_big ? ERRCODE_PROTOCOL_VIOLATION :
+		t->body_no_memory ? ERRCODE_OUT_OF_MEMORY :
+		ERRCODE_CONNECTION_FAILURE;
 	if (t->result != CURLE_OK)
 	{
 		if (t->body_too_big)
-			snprintf(job->error, sizeof(job->error),
+			snprintf(r->error, sizeof(r->error),
 					 "the answer is longer than %d bytes", REMOTE_MAX_BODY);
 		else if (t->body_no_memory)
-			snprintf(job->error, sizeof(job->error),
+			snprintf(r->error, sizeof(r->error),
 					 "out of memory for the answer");
 		else if (t->result == CURLE_OPERATION_TIMEDOUT)
-			snprintf(job->error, sizeof(job->error),
+			snprintf(r->error, sizeof(r->error),
 					 "no answer within lockable.remote_timeout (%s)",
 					 t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
 		else
-			snprintf(job->error, sizeof(job->error), "%s",
+			snprintf(r->error, sizeof(r->error), "%s",
 					 t->errbuf[0] ? t->errbuf : curl_easy_strerror(t->result));
 		return;
 	}
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->status);
 	status = t->status;
+	r->status = status;
+	r->sqlstate = status == 401 || status == 403 ?
+		ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
+		(status < 200 || status > 299) ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :
+		ERRCODE_PROTOCOL_VIOLATION;
 	if (status < 200 || status > 299)
 	{
-		snprintf(job->error, sizeof(job->error), "HTTP status %ld%s", status,
+		snprintf(r->error, sizeof(r->error), "HTTP status %ld%s", status,
 				 status == 401 ? " (the account token was refused)" :
 				 (status >= 300 && status < 400) ? " (redirects are not followed)" : "");
 		return;
@@ -606,13 +580,13 @@ transfer_outcome(RemoteClient *c, RemoteTransfer *t)
 	switch (parse_answer(&t->body))
 	{
 		case 1:
-			job->outcome = LOCKABLE_REMOTE_TRUE;
+			r->outcome = LOCKABLE_REMOTE_TRUE;
 			break;
 		case 0:
-			job->outcome = LOCKABLE_REMOTE_FALSE;
+			r->outcome = LOCKABLE_REMOTE_FALSE;
 			break;
 		default:
-			snprintf(job->error, sizeof(job->error),
+			snprintf(r->error, sizeof(r->error),
 					 "the answer is not {\"response\": true|false} (HTTP status %ld, %d bytes)",
 					 status, t->body.len);
 			break;
@@ -739,33 +713,27 @@ remote_wait_event(void)
  */
 
 /*
- * lockable_remote_call
- *		Send one request for name (prefix included) and wait for the answer,
- *		answering interrupts at once.  Returns LOCKABLE_REMOTE_TRUE or
- *		_FALSE, with *sent_at set to when it was sent; raises an error for
- *		anything else (the request is then abandoned).
+ * lockable_http_call
+ *		Send one request and wait for the answer, answering interrupts at
+ *		once (an error then abandons the request).  Fills in r: outcome and
+ *		sent_at, and for a failure error, sqlstate and status.
  */
-LockableRemoteOutcome
-lockable_remote_call(LockableRemoteOp op, const char *name, int len,
-					 LockableTime *sent_at)
+void
+lockable_http_call(LockableHttpRequest *r)
 {
 	RemoteClient *c;
 	RemoteTransfer *t;
-	LockableRemoteOutcome outcome;
 
 	lockable_remote_check_configured();
 	c = client_get(1);
 	t = &c->transfers[0];		/* a backend has one request at a time */
 	Assert(!t->in_use);
-	memset(&t->job, 0, sizeof(t->job));
-	t->job.op = op;
-	t->job.key.len = len;
-	memcpy(t->job.key.name, name, len);
+	t->req = *r;
+	t->req.error[0] = '\0';
 
 	PG_TRY();
 	{
-		*sent_at = lockable_clock_now();
-		t->job.sent_at = *sent_at;
+		t->req.sent_at = lockable_clock_now();
 		transfer_start(c, t, true);
 		while (!t->done)
 		{
@@ -786,25 +754,7 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
 	}
 	PG_END_TRY();
 
-	outcome = t->job.outcome;
-	if (outcome == LOCKABLE_REMOTE_FAILED)
-	{
-		long		status = t->status;
-
-		ereport(ERROR,
-				(errcode(t->body_too_big ? ERRCODE_PROTOCOL_VIOLATION :
-						 t->body_no_memory ? ERRCODE_OUT_OF_MEMORY :
-						 t->result != CURLE_OK ? ERRCODE_CONNECTION_FAILURE :
-						 status == 401 || status == 403 ? ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION :
-						 (status < 200 || status > 299) ? ERRCODE_EXTERNAL_ROUTINE_EXCEPTION :
-						 ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("lockable: remote %s of \"%.*s\" failed: %s",
-						op_name(op), len, name, t->job.error),
-				 errdetail("No lease was taken."),
-				 status == 401 ?
-				 errhint("Set lockable.remote_token, or LOCKABLE_AUTH_TOKEN in the server's environment, to the account token.") : 0));
-	}
-	return outcome;
+	*r = t->req;
 }
 
 /*
@@ -812,14 +762,14 @@ lockable_remote_call(LockableRemoteOp op, const char *name, int len,
  */
 
 /*
- * lockable_remote_worker_capacity
+ * lockable_http_capacity
  *		How many more requests the worker should start now: 0 until at
  *		least half the allowed requests in flight have been answered, so
  *		that a pass over the remote leases claims many at a time instead of
  *		a few after every answer.
  */
 int
-lockable_remote_worker_capacity(void)
+lockable_http_capacity(void)
 {
 	int			limit;
 	int			room;
@@ -837,11 +787,13 @@ lockable_remote_worker_capacity(void)
 }
 
 /*
- * lockable_remote_worker_start
- *		Start requests for jobs claimed by lockable_remote_collect.
+ * lockable_http_start
+ *		Start n requests (copied; their answers come back from
+ *		lockable_http_take_done).  The caller has asked
+ *		lockable_http_capacity for room.
  */
 void
-lockable_remote_worker_start(LockableRemoteJob *jobs, int n)
+lockable_http_start(const LockableHttpRequest *reqs, int n)
 {
 	RemoteClient *c = client_get(REMOTE_WORKER_TRANSFERS);
 	int			next = 0;
@@ -852,8 +804,8 @@ lockable_remote_worker_start(LockableRemoteJob *jobs, int n)
 			next++;
 		if (next == c->ntransfers)
 			elog(ERROR, "lockable: no free remote transfer slot");
-		c->transfers[next].job = jobs[i];
-		c->transfers[next].job.sent_at = lockable_clock_now();
+		c->transfers[next].req = reqs[i];
+		c->transfers[next].req.sent_at = lockable_clock_now();
 		transfer_start(c, &c->transfers[next], false);
 	}
 	/* let curl start the new transfers */
@@ -867,81 +819,25 @@ lockable_remote_worker_start(LockableRemoteJob *jobs, int n)
 }
 
 /*
- * lockable_remote_worker_busy
- *		Has the worker requests in flight?
+ * lockable_http_busy
+ *		Are requests in flight?
  */
 bool
-lockable_remote_worker_busy(void)
+lockable_http_busy(void)
 {
 	return client != NULL && client->inflight > 0;
 }
 
 /*
- * Failed requests are retried, and errors reset the client; say so at most
- * every 10 seconds each.
- */
-static void
-failures_report(void)
-{
-	RemoteFailureLog *f = &failure_log;
-	LockableTime now = lockable_clock_now();
-
-	if (f->errors > 0 && now - f->errors_logged_at >= 10 * USECS_PER_SEC)
-	{
-		ereport(LOG,
-				(errmsg("lockable: the worker's remote requests failed with an error: %s",
-						f->last_reset),
-				 errdetail_plural("%d error since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
-								  "%d errors since the last report. The requests in flight were given up and will be retried; local leases are swept as usual.",
-								  f->errors, f->errors)));
-		f->errors = 0;
-		f->errors_logged_at = now;
-	}
-	if (f->failures > 0 && now - f->logged_at >= 10 * USECS_PER_SEC)
-	{
-		ereport(LOG,
-				(errmsg("lockable: %d remote requests failed and will be retried",
-						f->failures),
-				 errdetail("The last one: %s.", f->last_error)));
-		f->failures = 0;
-		f->logged_at = now;
-	}
-}
-
-/* Hand finished transfers' answers to the lease table */
-static void
-worker_apply_done(RemoteClient *c)
-{
-	for (int i = 0; i < c->ntransfers; i++)
-	{
-		RemoteTransfer *t = &c->transfers[i];
-
-		if (!t->in_use || !t->done)
-			continue;
-		transfer_outcome(c, t);
-		transfer_finish(c, t);
-		if (t->job.outcome == LOCKABLE_REMOTE_FAILED)
-		{
-			failure_log.failures++;
-			snprintf(failure_log.last_error, sizeof(failure_log.last_error),
-					 "%s of \"%.*s\": %s",
-					 op_name(t->job.op), (int) t->job.key.len,
-					 t->job.key.name, t->job.error);
-		}
-		lockable_remote_apply(&t->job);
-	}
-	failures_report();
-}
-
-/*
- * lockable_remote_worker_wait
+ * lockable_http_wait
  *		The worker's sleep while requests are in flight: wait for curl's
- *		sockets and the latch together for up to timeout_ms, then apply the
- *		answers that came.  Returns true if the latch was set (and resets
- *		it first).
+ *		sockets and the latch together for up to timeout_ms, and let curl
+ *		act on what happened; the finished transfers are then taken with
+ *		lockable_http_take_done.  Returns true if the latch was set (and
+ *		resets it first).
  */
 bool
-lockable_remote_worker_wait(long timeout_ms)
+lockable_http_wait(long timeout_ms)
 {
 	static uint32 wait_event = 0;
 	RemoteClient *c = client;
@@ -952,33 +848,52 @@ lockable_remote_worker_wait(long timeout_ms)
 							lockable_wait_event("LockableWorkerRemote",
 												&wait_event));
 	if (latch_set)
-		ResetLatch(MyLatch);	/* before applying: keep later wake-ups */
-	worker_apply_done(c);
+		ResetLatch(MyLatch);	/* before the answers: keep later wake-ups */
 	return latch_set;
 }
 
 /*
- * lockable_remote_worker_reset
- *		After an error escaped the worker's remote work (libcurl, the wait
- *		for its sockets, memory), from the worker's error recovery: give up
- *		every request in flight, as failed (they are retried as after a
- *		timeout), and throw the client away, connections included, so that
- *		the next request starts on a fresh multi handle.  The error is
- *		logged with the failures, at most every 10 seconds.
+ * lockable_http_take_done
+ *		Copy up to max finished requests, with their outcomes, into out and
+ *		forget them.  Returns how many.
  */
-void
-lockable_remote_worker_reset(const char *error)
+int
+lockable_http_take_done(LockableHttpRequest *out, int max)
 {
 	RemoteClient *c = client;
-	RemoteFailureLog *f = &failure_log;
+	int			n = 0;
 
-	f->errors++;
-	strlcpy(f->last_reset, error, sizeof(f->last_reset));
 	if (c == NULL)
+		return 0;
+	for (int i = 0; i < c->ntransfers && n < max; i++)
 	{
-		failures_report();
-		return;
+		RemoteTransfer *t = &c->transfers[i];
+
+		if (!t->in_use || !t->done)
+			continue;
+		transfer_outcome(c, t);
+		transfer_finish(c, t);
+		out[n++] = t->req;
 	}
+	return n;
+}
+
+/*
+ * lockable_http_reset
+ *		After an error escaped the worker's use of the client (libcurl, the
+ *		wait for its sockets, memory): give up every request in flight, as
+ *		failed, copying up to max of them into out, and throw the client
+ *		away, connections included, so that the next request starts on a
+ *		fresh multi handle.  Returns how many were given up.
+ */
+int
+lockable_http_reset(const char *error, LockableHttpRequest *out, int max)
+{
+	RemoteClient *c = client;
+	int			n = 0;
+
+	if (c == NULL)
+		return 0;
 	client = NULL;
 	for (int i = 0; i < c->ntransfers; i++)
 	{
@@ -988,14 +903,13 @@ lockable_remote_worker_reset(const char *error)
 		{
 			curl_multi_remove_handle(c->multi, t->easy);
 			t->in_use = false;
-			t->job.outcome = LOCKABLE_REMOTE_FAILED;
-			snprintf(t->job.error, sizeof(t->job.error),
+			t->req.outcome = LOCKABLE_REMOTE_FAILED;
+			t->req.sqlstate = ERRCODE_CONNECTION_FAILURE;
+			t->req.connects = 0;
+			snprintf(t->req.error, sizeof(t->req.error),
 					 "given up after an error: %s", error);
-			f->failures++;
-			snprintf(f->last_error, sizeof(f->last_error),
-					 "%s of \"%.*s\": %s", op_name(t->job.op),
-					 (int) t->job.key.len, t->job.key.name, t->job.error);
-			lockable_remote_apply(&t->job);
+			if (n < max)
+				out[n++] = t->req;
 		}
 		if (t->easy != NULL)
 			curl_easy_cleanup(t->easy);
@@ -1006,5 +920,5 @@ lockable_remote_worker_reset(const char *error)
 	pfree(c->transfers);
 	pfree(c->sockets);
 	pfree(c);
-	failures_report();
+	return n;
 }

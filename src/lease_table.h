@@ -1,0 +1,169 @@
+/*-------------------------------------------------------------------------
+ *
+ * lease_table.h
+ *	  The lease table (lease_table.c): its entries, and the operations on
+ *	  them, each done under one partition lock (protocol in shared.h).
+ *
+ * Copyright (c) 2026, the lockable authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef LOCKABLE_LEASE_TABLE_H
+#define LOCKABLE_LEASE_TABLE_H
+
+#include "shared.h"
+
+/* Where a lease stands with the remote service (protocol rule 11) */
+typedef enum LeaseRemoteState
+{
+	LEASE_LOCAL = 0,			/* a local lease: no remote service involved */
+	LEASE_REMOTE_PENDING,		/* the acquirer is asking the service */
+	LEASE_REMOTE_HELD,			/* held here and on the service */
+	LEASE_REMOTE_RELEASING		/* ended here; release on the service due */
+} LeaseRemoteState;
+
+/* Hash key.  Compared by lease_key_match(), so padding does not matter. */
+typedef struct LeaseKey
+{
+	Oid			dbid;
+	uint16		len;
+	char		name[LOCKABLE_NAME_MAXLEN];
+} LeaseKey;
+
+/* A lease: one hash entry, held by exactly one holder */
+typedef struct Lease
+{
+	LeaseKey	key;			/* hash key, must be first */
+	uint32		hashcode;		/* hash of key, to delete during scans */
+	bool		keepalive;		/* renewed by the worker while the session
+								 * holder_session lives */
+	bool		capped;			/* keepalive stopped at lockable.max_hold */
+	int			pid;			/* process that acquired it; 0 if restored */
+	Oid			owner;			/* role that acquired it */
+	int			holder_slot;	/* backend slot of a keepalive holder */
+	uint64		holder_session; /* session id of a keepalive holder */
+	uint64		token;			/* fencing token */
+	LockableTime acquired;		/* when granted */
+	LockableTime deadline;		/* expires when the clock passes this */
+	int64		ttl;			/* length of one renewal, microseconds */
+	int64		renewals;		/* heartbeats and keepalive renewals */
+	dlist_node	wheel_node;		/* in the timer wheel slot of deadline */
+	dlist_node	keepalive_node; /* in the keepalive list, if keepalive */
+	int			wait_head;		/* first queued backend slot, or -1 */
+	int			wait_tail;		/* last queued backend slot, or -1 */
+	int			nwaiters;
+	/* remote leases only (protocol rule 11) */
+	uint8		remote;			/* LeaseRemoteState */
+	uint16		prefix_len;		/* leading bytes of key.name that are the
+								 * lockable.remote_prefix */
+	Oid			remote_db;		/* database of the acquirer */
+	int			remote_failures;	/* heartbeat requests failed in a row */
+	LockableTime remote_confirmed;	/* sent time of the last acquire or
+									 * heartbeat the service said true to */
+	LockableTime remote_next;	/* next heartbeat (or release) due */
+	LockableTime remote_busy_until; /* a request is in flight until then */
+	dlist_node	remote_node;	/* in the partition's remote list */
+} Lease;
+
+/* What a caller asks for; built by lockable_lease_request() */
+typedef struct LeaseRequest
+{
+	LeaseKey	key;
+	uint32		hashcode;
+	int64		ttl;			/* microseconds */
+	Oid			roleid;
+	bool		keepalive;
+	bool		count_refusal;	/* count a busy try in the statistics */
+	Oid			remote_db;		/* a remote lease's: the caller's database */
+} LeaseRequest;
+
+typedef enum LeaseAcquireResult
+{
+	LEASE_GRANTED,
+	LEASE_BUSY,
+	LEASE_QUEUED,
+	LEASE_OWN_KEEPALIVE			/* busy, held by a keepalive lease of this
+								 * very session: it cannot end while the
+								 * session waits, so it never queues */
+} LeaseAcquireResult;
+
+/* What a holder does with its lease, by its token */
+typedef enum LeaseHolderOp
+{
+	LEASE_HEARTBEAT,
+	LEASE_RELEASE
+} LeaseHolderOp;
+
+typedef enum LeaseOpResult
+{
+	LEASE_OP_DONE,
+	LEASE_OP_NOT_HELD,
+	LEASE_OP_CHECK_OWNER		/* held with that token, by another role */
+} LeaseOpResult;
+
+/* A copy of one live lease, for the lockable_leases view */
+typedef struct LeaseInfo
+{
+	char		name[LOCKABLE_NAME_MAXLEN + 1];
+	Oid			dbid;
+	uint64		token;
+	Oid			owner;
+	int			pid;
+	bool		keepalive;
+	LockableTime acquired;
+	LockableTime deadline;
+	int64		ttl;
+	int64		renewals;
+	int			nwaiters;
+	uint8		remote;			/* LeaseRemoteState */
+	int			prefix_len;
+	int			remote_failures;
+	LockableTime remote_confirmed;
+} LeaseInfo;
+
+/* setup */
+extern void lockable_table_request_shmem(void);
+extern void lockable_table_startup(void);
+extern void lockable_table_check_loaded(void);
+
+/* operations, each under one partition lock */
+extern void lockable_lease_request(LeaseRequest *req, const char *name,
+								   int len, int64 ttl, bool keepalive);
+extern uint32 lockable_lease_key_hash(const LeaseKey *key);
+extern LeaseAcquireResult lockable_lease_try(LeaseRequest *req, bool enqueue,
+											 uint64 *token,
+											 LockableTime *busy_until);
+extern LeaseAcquireResult lockable_lease_wait_check(LeaseRequest *req,
+													LockableTime wait_deadline,
+													uint64 *token,
+													LockableTime *sleep_until);
+extern void lockable_lease_wait_abandon(LeaseRequest *req);
+extern LeaseOpResult lockable_lease_holder_op(LeaseRequest *req,
+											  LeaseHolderOp op, uint64 token,
+											  int64 ttl, Oid member_of,
+											  Oid *owner);
+extern bool lockable_lease_force_release(LeaseRequest *req);
+extern bool lockable_lease_is_held(LeaseRequest *req, uint64 token);
+extern bool lockable_lease_exists(LeaseRequest *req, uint64 token);
+extern bool lockable_lease_restore(const LeaseKey *key, uint64 token,
+								   Oid owner, int64 ttl,
+								   LockableTime acquired,
+								   LockableTime deadline, int64 renewals);
+extern LeaseInfo *lockable_lease_snapshot(Oid dbid, int *nleases,
+										  LockableTime *now);
+extern void lockable_lease_sweep(LockableTime *next_due);
+
+/*
+ * The entry-level steps, for remote_lease.c, which keeps remote entries in
+ * this table.  The caller holds the entry's partition lock exclusively.
+ */
+extern Lease *lockable_lease_find_locked(const LeaseKey *key, uint32 hashcode);
+extern Lease *lockable_lease_enter_locked(LeaseRequest *req, bool *found);
+extern void lockable_lease_init_locked(Lease *lease, uint32 hashcode);
+extern uint64 lockable_lease_grant_locked(Lease *lease, LeaseRequest *req,
+										  LockableTime now);
+extern bool lockable_lease_end_locked(Lease *lease, LockableTime now,
+									  LockableWakeList *wl);
+extern void lockable_lease_remove_locked(Lease *lease);
+
+#endif							/* LOCKABLE_LEASE_TABLE_H */
