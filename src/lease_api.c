@@ -17,16 +17,20 @@
 
 #include "access/htup_details.h"
 #include "access/xlog.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
 #include "common/int.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/supportnodes.h"
 #include "storage/ipc.h"
-#include "catalog/pg_type.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -35,6 +39,7 @@
 #include "remote_lease.h"
 
 PG_FUNCTION_INFO_V1(lockable_acquire);
+PG_FUNCTION_INFO_V1(lockable_acquire_support);
 PG_FUNCTION_INFO_V1(lockable_acquire_any);
 PG_FUNCTION_INFO_V1(lockable_heartbeat);
 PG_FUNCTION_INFO_V1(lockable_release);
@@ -161,8 +166,9 @@ interval_usec(Interval *span, const char *what)
 }
 
 /*
- * Check a ttl argument: NULL means fallback_usec (callers pass the default,
- * or 0 for "the lease's own"); otherwise positive and at most max_ttl.
+ * Check a ttl argument: NULL or missing (see lockable_acquire_support)
+ * means fallback_usec (callers pass the default, or 0 for "the lease's
+ * own"); otherwise positive and at most max_ttl.
  */
 static int64
 ttl_arg(FunctionCallInfo fcinfo, int argno, int64 fallback_usec)
@@ -170,7 +176,7 @@ ttl_arg(FunctionCallInfo fcinfo, int argno, int64 fallback_usec)
 	int64		ttl;
 	int64		max = (int64) lockable_max_ttl * USECS_PER_SEC;
 
-	if (PG_ARGISNULL(argno))
+	if (argno >= PG_NARGS() || PG_ARGISNULL(argno))
 	{
 		if (fallback_usec > max)
 			ereport(ERROR,
@@ -203,11 +209,18 @@ typedef struct AcquireArgs
 	bool		keepalive;
 } AcquireArgs;
 
+/*
+ * Trailing arguments that are missing take the install script's defaults
+ * (ttl NULL, wait '0', keepalive false): lockable_acquire_support drops
+ * the ones that equal them, so these must stay the same as the script's.
+ */
 static void
 acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 {
 	args->ttl = ttl_arg(fcinfo, 1, (int64) lockable_default_ttl * 1000);
-	if (PG_ARGISNULL(2))
+	if (PG_NARGS() <= 2)
+		args->wait_deadline = 0;
+	else if (PG_ARGISNULL(2))
 		args->wait_deadline = LOCKABLE_FOREVER;
 	else
 	{
@@ -223,6 +236,11 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 		else if (pg_add_s64_overflow(lockable_clock_now(), wait,
 									 &args->wait_deadline))
 			args->wait_deadline = LOCKABLE_FOREVER; /* beyond the clock */
+	}
+	if (PG_NARGS() <= 3)
+	{
+		args->keepalive = false;
+		return;
 	}
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
@@ -274,6 +292,75 @@ lockable_acquire(PG_FUNCTION_ARGS)
 
 	acquire_granted(&args);
 	PG_RETURN_INT64((int64) token);
+}
+
+/*
+ * lockable_acquire_support(internal) returns internal: the planner support
+ * function of lockable_acquire (version 1.2 of the install scripts).
+ *
+ * The planner fills in every defaulted argument as a constant, and the
+ * executor then walks and sets up each of them on every execution of the
+ * statement, even a prepared one: for lockable_acquire(name) that was
+ * about 270 of the instructions of an acquire.  Trailing arguments that
+ * equal their defaults are dropped again here, once, when the statement is
+ * planned; lockable_acquire (acquire_args) takes missing trailing
+ * arguments as their defaults.  The call stays a call of the same
+ * function, so its EXECUTE privilege and the plan's dependency on it are
+ * as before.
+ */
+Datum
+lockable_acquire_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	FuncExpr   *call;
+	FuncExpr   *shorter;
+	HeapTuple	proctup;
+	Datum		datum;
+	bool		isnull;
+	List	   *defaults = NIL;
+	int			nargs;
+	int			first_default;
+	int			keep;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	call = ((SupportRequestSimplify *) rawreq)->fcall;
+	if (call->funcvariadic || call->funcretset)
+		PG_RETURN_POINTER(NULL);
+
+	proctup = SearchSysCache1(PROCOID, ObjectIdGetDatum(call->funcid));
+	if (!HeapTupleIsValid(proctup))
+		elog(ERROR, "cache lookup failed for function %u", call->funcid);
+	nargs = ((Form_pg_proc) GETSTRUCT(proctup))->pronargs;
+	datum = SysCacheGetAttr(PROCOID, proctup, Anum_pg_proc_proargdefaults,
+							&isnull);
+	if (!isnull)
+	{
+		char	   *str = TextDatumGetCString(datum);
+
+		defaults = castNode(List, stringToNode(str));
+		pfree(str);
+	}
+	ReleaseSysCache(proctup);
+
+	/* the planner has expanded the call to every parameter, in order */
+	if (list_length(call->args) != nargs || defaults == NIL)
+		PG_RETURN_POINTER(NULL);
+	first_default = nargs - list_length(defaults);
+	keep = nargs;
+	while (keep > first_default &&
+		   equal(list_nth(call->args, keep - 1),
+				 list_nth(defaults, keep - 1 - first_default)))
+		keep--;
+	if (keep == nargs)
+		PG_RETURN_POINTER(NULL);
+
+	shorter = makeFuncExpr(call->funcid, call->funcresulttype,
+						   list_truncate(list_copy(call->args), keep),
+						   call->funccollid, call->inputcollid,
+						   call->funcformat);
+	shorter->location = call->location;
+	PG_RETURN_POINTER(shorter);
 }
 
 /*
