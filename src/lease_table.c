@@ -3,13 +3,15 @@
  * lease_table.c
  *	  The lease table in shared memory: hashing, and every operation on
  *	  local leases (grant, renew, end, expire, the wait queues' handoff and
- *	  the timer wheel), each done under one partition lock.
+ *	  the timer wheel), each done under one partition lock.  The worker's
+ *	  sweep over them is lease_sweep.c's.
  *
  * The locking protocol is written down in shared.h.  Functions named
  * *_locked expect the caller to hold the partition lock of the lease they
  * are given, exclusively.  Remote leases are entries of this table too;
  * their states are remote_lease.c's, which uses the *_locked steps
- * exported here.  This file calls only shared.c, settings and the clock.
+ * exported here.  This file calls only shared.c, lease_store.c (names and
+ * remote fields kept outside the entry), settings and the clock.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -35,39 +37,57 @@ wheel_slot(LockablePartition *part, LockableTime deadline)
 }
 
 /*
- * Give a lease a new deadline, keeping it in the matching wheel slot: an
- * entry is on the wheel exactly when its deadline is not LOCKABLE_FOREVER
- * (protocol rule 4).
+ * Give a lease a new deadline, keeping it in the wheel slot of lease_due():
+ * an entry is on the wheel exactly when its deadline is not
+ * LOCKABLE_FOREVER (protocol rule 4).  Also after its ttl, keepalive or
+ * capped changed, with its deadline as it is.
  */
 static void
 set_deadline_locked(Lease *lease, LockableTime deadline)
 {
-	LockablePartition *part = lockable_partition_of(lease->hashcode);
-	dlist_head *from = NULL;
-	dlist_head *to = NULL;
-
 	if (lease->deadline != LOCKABLE_FOREVER)
-		from = wheel_slot(part, lease->deadline);
-	if (deadline != LOCKABLE_FOREVER)
-		to = wheel_slot(part, deadline);
+		dlist_delete(&lease->wheel_node);
 	lease->deadline = deadline;
-	if (from != to)
-	{
-		if (from != NULL)
-			dlist_delete(&lease->wheel_node);
-		if (to != NULL)
-			dlist_push_tail(to, &lease->wheel_node);
-	}
+	if (deadline != LOCKABLE_FOREVER)
+		dlist_push_tail(wheel_slot(lockable_partition_of(lease->hashcode),
+								   lease_due(lease)),
+						&lease->wheel_node);
+}
+
+/* Make a lease keepalive for the session of backend slot */
+static void
+keepalive_link_locked(Lease *lease, int slot, uint64 session)
+{
+	int			p = lease->hashcode % LOCKABLE_NUM_PARTITIONS;
+
+	Assert(!lease->keepalive);
+	dlist_push_tail(&lockable_shared->backends[slot].keepalive_leases[p],
+					&lease->keepalive_node);
+	lockable_shared->parts[p].nkeepalive++;
+	lease->keepalive = true;
+	lease->holder_slot = slot;
+	lease->holder_session = session;
+}
+
+/* Take a lease off its holder's keepalive list, if it is on one */
+static void
+keepalive_unlink_locked(Lease *lease)
+{
+	if (!lease->keepalive)
+		return;
+	dlist_delete(&lease->keepalive_node);
+	lockable_partition_of(lease->hashcode)->nkeepalive--;
+	lease->keepalive = false;
+	lease->holder_slot = -1;
+	lease->holder_session = 0;
 }
 
 /* Take a lease off the wheel and the keepalive list: nobody holds it now */
 static void
 unlink_holder_locked(Lease *lease)
 {
+	keepalive_unlink_locked(lease);
 	set_deadline_locked(lease, LOCKABLE_FOREVER);
-	if (lease->keepalive)
-		dlist_delete(&lease->keepalive_node);
-	lease->keepalive = false;
 }
 
 /*
@@ -93,12 +113,7 @@ lockable_lease_init_locked(Lease *lease, uint32 hashcode)
 	lease->wait_head = lease->wait_tail = -1;
 	lease->nwaiters = 0;
 	lease->remote = LEASE_LOCAL;
-	lease->prefix_len = 0;
-	lease->remote_db = InvalidOid;
-	lease->remote_failures = 0;
-	lease->remote_confirmed = 0;
-	lease->remote_next = LOCKABLE_FOREVER;
-	lease->remote_busy_until = 0;
+	lease->remote_slot = -1;
 }
 
 /* Hash only the bytes of the name that are used */
@@ -111,17 +126,6 @@ lease_key_hash(const void *key, Size keysize)
 						hash_bytes((const unsigned char *) k->name, k->len));
 }
 
-/* Names match exactly, byte for byte; never by prefix or by hash */
-static int
-lease_key_match(const void *key1, const void *key2, Size keysize)
-{
-	const LeaseKey *a = (const LeaseKey *) key1;
-	const LeaseKey *b = (const LeaseKey *) key2;
-
-	if (a->dbid != b->dbid || a->len != b->len)
-		return 1;
-	return memcmp(a->name, b->name, a->len);
-}
 
 /*
  * lockable_table_request_shmem
@@ -130,8 +134,9 @@ lease_key_match(const void *key1, const void *key2, Size keysize)
 void
 lockable_table_request_shmem(void)
 {
-	RequestAddinShmemSpace(hash_estimate_size(lockable_max_leases,
-											  sizeof(Lease)));
+	RequestAddinShmemSpace(add_size(lockable_store_shmem_size(),
+									hash_estimate_size(lockable_max_leases,
+													   sizeof(Lease))));
 }
 
 /*
@@ -144,11 +149,18 @@ lockable_table_startup(void)
 {
 	HASHCTL		info;
 
+	lockable_store_startup();
+
+	/*
+	 * Entries are looked up by a LeaseKey (the whole name) and keep an
+	 * LeaseEntryKey (the head of the name; the rest is in the name pool).
+	 */
 	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(LeaseKey);
+	info.keysize = sizeof(LeaseEntryKey);
 	info.entrysize = sizeof(Lease);
 	info.hash = lease_key_hash;
-	info.match = lease_key_match;
+	info.match = lockable_entry_key_match;
+	info.keycopy = lockable_entry_key_copy;
 	info.num_partitions = LOCKABLE_NUM_PARTITIONS;
 
 	/*
@@ -160,8 +172,8 @@ lockable_table_startup(void)
 	lease_htab = LOCKABLE_SHMEM_INIT_HASH("lockable leases",
 										  lockable_max_leases, &info,
 										  HASH_ELEM | HASH_FUNCTION |
-										  HASH_COMPARE | HASH_PARTITION |
-										  HASH_FIXED_SIZE);
+										  HASH_COMPARE | HASH_KEYCOPY |
+										  HASH_PARTITION | HASH_FIXED_SIZE);
 }
 
 /*
@@ -214,22 +226,17 @@ static uint64
 grant_locked(Lease *lease, int64 ttl, Oid roleid, int pid, int slot,
 			 uint64 session, bool keepalive, LockableTime now)
 {
-	if (lease->keepalive)
-		dlist_delete(&lease->keepalive_node);
+	keepalive_unlink_locked(lease);
 	if (keepalive)
-		dlist_push_tail(&lockable_partition_of(lease->hashcode)->keepalive,
-						&lease->keepalive_node);
+		keepalive_link_locked(lease, slot, session);
 	lease->token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
 	lease->acquired = now;
-	set_deadline_locked(lease, now + ttl);
 	lease->ttl = ttl;
 	lease->owner = roleid;
 	lease->pid = pid;
-	lease->keepalive = keepalive;
 	lease->capped = false;
-	lease->holder_slot = keepalive ? slot : -1;
-	lease->holder_session = keepalive ? session : 0;
 	lease->renewals = 0;
+	set_deadline_locked(lease, now + ttl);
 	lockable_partition_stats(lease->hashcode)->acquired++;
 	return lease->token;
 }
@@ -241,10 +248,13 @@ grant_locked(Lease *lease, int64 ttl, Oid roleid, int pid, int slot,
 uint64
 lockable_lease_grant_locked(Lease *lease, LeaseRequest *req, LockableTime now)
 {
-	return grant_locked(lease, req->ttl, req->roleid, MyProcPid,
-						lockable_my_slot(),
-						req->keepalive ? lockable_my_session() : 0,
-						req->keepalive, now);
+	/* the backend slot and session matter only to a keepalive lease */
+	if (req->keepalive)
+		return grant_locked(lease, req->ttl, req->roleid, MyProcPid,
+							lockable_my_slot(), lockable_my_session(),
+							true, now);
+	return grant_locked(lease, req->ttl, req->roleid, MyProcPid, -1, 0,
+						false, now);
 }
 
 /* Hand the lease to the first backend in its wait queue */
@@ -279,10 +289,19 @@ handoff_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 void
 lockable_lease_remove_locked(Lease *lease)
 {
+	LeaseKey	key;
+	int32		tail = lease->key.tail;
+
 	Assert(lease->wait_head < 0);
 	unlink_holder_locked(lease);
-	hash_search_with_hash_value(lease_htab, &lease->key, lease->hashcode,
-								HASH_REMOVE, NULL);
+	lockable_remote_slot_give(lease->remote_slot);
+
+	/* found by its whole name, so its chunks go back after */
+	lockable_entry_key_get(&lease->key, &key);
+	if (hash_search_with_hash_value(lease_htab, &key, lease->hashcode,
+									HASH_REMOVE, NULL) == NULL)
+		elog(PANIC, "lockable: lease entry to remove not found");
+	lockable_name_free(tail);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
 }
 
@@ -301,7 +320,7 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		Assert(lease->wait_head < 0);
 		unlink_holder_locked(lease);
 		lease->remote = LEASE_REMOTE_RELEASING;
-		lease->remote_next = now;
+		lease_remote(lease)->next = now;
 		wl->remote_kick = true;
 		return true;
 	}
@@ -383,31 +402,62 @@ lockable_lease_find_locked(const LeaseKey *key, uint32 hashcode)
  * lockable_lease_enter_locked
  *		Find the entry of req's key, or make a new one (*found false,
  *		nothing set but the key) counted in nleases.  When the table is
- *		full, releases the partition lock (held exclusively by the caller)
- *		and raises an error naming lockable.max_leases; nothing else is
- *		disturbed.
+ *		full, or the name pool has too few chunks for a long name, releases
+ *		the partition lock (held exclusively by the caller) and raises an
+ *		error naming the limit; nothing else is disturbed.
  */
 Lease *
 lockable_lease_enter_locked(LeaseRequest *req, bool *found)
 {
-	Lease	   *lease;
+	Lease	   *lease = NULL;
+	int32		tail = -1;
+	bool		names_full = false;
 
-	lease = hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-										HASH_ENTER_NULL, found);
-	if (*found)
-		return lease;
-	if (lease != NULL &&
-		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
+	/*
+	 * A long name takes its chunks before its entry exists, so that every
+	 * entry holds its whole name for lockable_entry_key_match: look first.
+	 */
+	if (lockable_name_chunks(req->key.len) > 0)
 	{
-		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
-		hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
-									HASH_REMOVE, NULL);
-		lease = NULL;
+		lease = hash_search_with_hash_value(lease_htab, &req->key,
+											req->hashcode, HASH_FIND, found);
+		if (*found)
+			return lease;
+		names_full = !lockable_name_store(&req->key, &tail);
+	}
+	if (!names_full)
+	{
+		lease = hash_search_with_hash_value(lease_htab, &req->key,
+											req->hashcode, HASH_ENTER_NULL,
+											found);
+		if (lease != NULL && *found)
+			return lease;
+	}
+	if (lease != NULL)
+	{
+		lease->key.tail = tail;
+		if (pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1) >= (uint32) lockable_max_leases)
+		{
+			pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+			hash_search_with_hash_value(lease_htab, &req->key, req->hashcode,
+										HASH_REMOVE, NULL);
+			lease = NULL;
+		}
 	}
 	if (lease == NULL)
 	{
+		lockable_name_free(tail);
 		lockable_partition_stats(req->hashcode)->table_full++;
 		LWLockRelease(lockable_partition_lock(req->hashcode));
+		if (names_full)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("too many long lease names"),
+					 errdetail("Names longer than %d bytes keep the rest in a pool of %d chunks of %d bytes (one for every second lease of lockable.max_leases); a name of %d bytes needs %d, and too few are free.",
+							   LOCKABLE_NAME_INLINE, lockable_name_pool_size(),
+							   LOCKABLE_NAME_CHUNK, (int) req->key.len,
+							   lockable_name_chunks(req->key.len)),
+					 errhint("Use shorter names, release leases with long names, or increase lockable.max_leases and restart the server.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many leases"),
@@ -613,7 +663,7 @@ lease_is_live(Lease *lease)
 static inline bool
 lease_visible(Lease *lease, LeaseRequest *req)
 {
-	return lease->remote == LEASE_LOCAL || lease->remote_db == req->remote_db;
+	return lease->remote == LEASE_LOCAL || lease_remote(lease)->db == req->remote_db;
 }
 
 /*
@@ -772,7 +822,8 @@ lockable_lease_exists(LeaseRequest *req, uint64 token)
 /*
  * lockable_lease_restore
  *		At startup, in the postmaster, before any backend exists: put back
- *		a lease saved at the last shutdown.  False if the table is full.
+ *		a lease saved at the last shutdown.  False if the table (or, for a
+ *		long name, the name pool) is full.
  */
 bool
 lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
@@ -782,14 +833,23 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 	uint32		hashcode = get_hash_value(lease_htab, key);
 	Lease	   *lease;
 	bool		found;
+	int32		tail;
 
 	Assert(!IsUnderPostmaster);
 	if (pg_atomic_read_u32(&lockable_shared->nleases) >= (uint32) lockable_max_leases)
 		return false;
+	if (hash_search_with_hash_value(lease_htab, key, hashcode, HASH_FIND, NULL))
+		return true;
+	if (!lockable_name_store(key, &tail))
+		return false;
 	lease = hash_search_with_hash_value(lease_htab, key, hashcode,
 										HASH_ENTER_NULL, &found);
-	if (lease == NULL || found)
-		return lease != NULL;
+	if (lease == NULL)
+	{
+		lockable_name_free(tail);
+		return false;
+	}
+	lease->key.tail = tail;
 	pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
 	lockable_lease_init_locked(lease, hashcode);
 	lease->owner = owner;
@@ -812,6 +872,7 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 	HASH_SEQ_STATUS scan;
 	LeaseInfo  *result;
 	Lease	   *lease;
+	LeaseKey	key;
 	int			size;
 	int			n = 0;
 
@@ -845,15 +906,16 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 
 		if (OidIsValid(dbid) &&
 			lease->key.dbid != dbid &&
-			!(lease->remote != LEASE_LOCAL && lease->remote_db == dbid))
+			!(lease->remote != LEASE_LOCAL && lease_remote(lease)->db == dbid))
 			continue;
 		if (lease_is_live(lease) && lease->deadline <= *now)
 			continue;
 		Assert(n < size);
 		info = &result[n++];
-		memcpy(info->name, lease->key.name, lease->key.len);
-		info->name[lease->key.len] = '\0';
-		info->dbid = lease->key.dbid;
+		lockable_entry_key_get(&lease->key, &key);
+		memcpy(info->name, key.name, key.len);
+		info->name[key.len] = '\0';
+		info->dbid = key.dbid;
 		info->token = lease->token;
 		info->owner = lease->owner;
 		info->pid = lease->pid;
@@ -864,9 +926,17 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 		info->renewals = lease->renewals;
 		info->nwaiters = lease->nwaiters;
 		info->remote = lease->remote;
-		info->prefix_len = lease->prefix_len;
-		info->remote_failures = lease->remote_failures;
-		info->remote_confirmed = lease->remote_confirmed;
+		info->prefix_len = 0;
+		info->remote_failures = 0;
+		info->remote_confirmed = 0;
+		if (lease->remote != LEASE_LOCAL)
+		{
+			LeaseRemote *r = lease_remote(lease);
+
+			info->prefix_len = r->prefix_len;
+			info->remote_failures = r->failures;
+			info->remote_confirmed = r->confirmed;
+		}
 	}
 	lockable_unlock_all_partitions();
 
@@ -875,117 +945,26 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 }
 
 /*
- * Sweep one partition: end the leases whose deadline has passed (from the
- * wheel slots of the ticks that have passed since the last sweep) and the
- * keepalive leases of sessions that are gone; renew live keepalive leases
- * past half their ttl.  The wheel is visited only where leases are due;
- * the keepalive list is walked whole, every pass.  Lowers *next_due to
- * the next renewal due.
+ * lockable_lease_renew_locked
+ *		The worker's keepalive renewal of a lease: a new deadline one ttl
+ *		from now.
  */
-static void
-sweep_partition(int p, int64 max_hold, LockableTime *next_due,
-				List **capped, LockableWakeList *wl)
+void
+lockable_lease_renew_locked(Lease *lease, LockableTime now)
 {
-	LockablePartition *part = &lockable_shared->parts[p];
-	LockableCounters *stats = &lockable_shared->stats[p].c;
-	LockableBackend *backends = lockable_shared->backends;
-	dlist_mutable_iter iter;
-	LockableTime now;
-	int64		now_tick;
-
-	now = lockable_clock_now();
-	now_tick = now / LOCKABLE_WHEEL_TICK;
-
-	/* ticks before now_tick are over; visit each slot at most once */
-	for (int64 tick = Max(part->swept_tick + 1, now_tick - LOCKABLE_WHEEL_SLOTS);
-		 tick < now_tick; tick++)
-	{
-		dlist_foreach_modify(iter, &part->wheel[tick % LOCKABLE_WHEEL_SLOTS])
-		{
-			Lease	   *lease = dlist_container(Lease, wheel_node, iter.cur);
-
-			/* leases due in a later turn of the wheel stay */
-			if (lease->deadline <= now)
-			{
-				stats->expired++;
-				lockable_lease_end_locked(lease, now, wl);
-			}
-		}
-	}
-	part->swept_tick = Max(part->swept_tick, now_tick - 1);
-
-	dlist_foreach_modify(iter, &part->keepalive)
-	{
-		Lease	   *lease = dlist_container(Lease, keepalive_node, iter.cur);
-		LockableTime renew_at;
-
-		if (pg_atomic_read_u64(&backends[lease->holder_slot].session) != lease->holder_session)
-		{
-			stats->session_ended++;
-			lockable_lease_end_locked(lease, now, wl);
-			continue;			/* a keepalive waiter's lease comes round again */
-		}
-		if (lease->deadline <= now)
-		{
-			stats->expired++;
-			lockable_lease_end_locked(lease, now, wl);
-			continue;
-		}
-		if (lease->capped)
-			continue;
-		if (max_hold > 0 && now - lease->acquired >= max_hold)
-		{
-			lease->capped = true;
-			*capped = lappend(*capped, pnstrdup(lease->key.name, lease->key.len));
-			continue;
-		}
-		renew_at = lease->deadline - lease->ttl / 2;
-		if (renew_at <= now)
-		{
-			set_deadline_locked(lease, now + lease->ttl);
-			lease->renewals++;
-			stats->renewals++;
-			renew_at = lease->deadline - lease->ttl / 2;
-		}
-		*next_due = Min(*next_due, renew_at);
-	}
+	set_deadline_locked(lease, now + lease->ttl);
+	lease->renewals++;
+	lockable_partition_stats(lease->hashcode)->renewals++;
 }
 
 /*
- * lockable_lease_sweep
- *		The worker's pass over the partitions, one partition lock at a time:
- *		see sweep_partition.  Expiry costs what is due (the wheel), but
- *		every keepalive lease is looked at on every pass.  Sets *next_due to
- *		when the next keepalive renewal is due (LOCKABLE_FOREVER if none).
- *		Wake-ups and log messages come after the partition lock is released.
+ * lockable_lease_cap_locked
+ *		Stop renewing a keepalive lease (lockable.max_hold): from now on it
+ *		is due at its deadline, as a plain lease.
  */
 void
-lockable_lease_sweep(LockableTime *next_due)
+lockable_lease_cap_locked(Lease *lease)
 {
-	int64		max_hold = (int64) lockable_max_hold * USECS_PER_SEC;
-	List	   *capped = NIL;
-	ListCell   *lc;
-
-	*next_due = LOCKABLE_FOREVER;
-	if (pg_atomic_read_u32(&lockable_shared->nleases) == 0)
-		return;
-
-	for (int p = 0; p < LOCKABLE_NUM_PARTITIONS; p++)
-	{
-		LWLock	   *lock = &lockable_shared->locks[p].lock;
-		LockableWakeList wl;
-
-		lockable_wake_init(&wl);
-		LWLockAcquire(lock, LW_EXCLUSIVE);
-		sweep_partition(p, max_hold, next_due, &capped, &wl);
-		LWLockRelease(lock);
-		lockable_wake_send(&wl);
-	}
-
-	foreach(lc, capped)
-		ereport(WARNING,
-				(errmsg("lockable: keepalive of lease \"%s\" stopped after lockable.max_hold",
-						(char *) lfirst(lc)),
-				 errdetail("The lease now expires after its ttl unless it is renewed with lockable_heartbeat().")));
-	list_free_deep(capped);
+	lease->capped = true;
+	set_deadline_locked(lease, lease->deadline);
 }

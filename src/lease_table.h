@@ -11,7 +11,7 @@
 #ifndef LOCKABLE_LEASE_TABLE_H
 #define LOCKABLE_LEASE_TABLE_H
 
-#include "shared.h"
+#include "lease_store.h"
 
 /* Where a lease stands with the remote service (protocol rule 11) */
 typedef enum LeaseRemoteState
@@ -22,48 +22,57 @@ typedef enum LeaseRemoteState
 	LEASE_REMOTE_RELEASING		/* ended here; release on the service due */
 } LeaseRemoteState;
 
-/* Hash key.  Compared by lease_key_match(), so padding does not matter. */
-typedef struct LeaseKey
-{
-	Oid			dbid;
-	uint16		len;
-	char		name[LOCKABLE_NAME_MAXLEN];
-} LeaseKey;
-
-/* A lease: one hash entry, held by exactly one holder */
+/*
+ * A lease: one hash entry, held by exactly one holder.  What the hot path
+ * touches comes first; the rest of a long name and what only a remote
+ * entry needs are kept outside (lease_store.h).
+ */
 typedef struct Lease
 {
-	LeaseKey	key;			/* hash key, must be first */
+	LeaseEntryKey key;			/* hash key, must be first */
 	uint32		hashcode;		/* hash of key, to delete during scans */
 	bool		keepalive;		/* renewed by the worker while the session
 								 * holder_session lives */
 	bool		capped;			/* keepalive stopped at lockable.max_hold */
+	uint8		remote;			/* LeaseRemoteState */
+	uint64		token;			/* fencing token */
+	LockableTime deadline;		/* expires when the clock passes this */
+	LockableTime acquired;		/* when granted */
+	int64		ttl;			/* length of one renewal, microseconds */
+	dlist_node	wheel_node;		/* in the timer wheel slot of lease_due() */
+	int			wait_head;		/* first queued backend slot, or -1 */
+	int			wait_tail;		/* last queued backend slot, or -1 */
+	int			nwaiters;
 	int			pid;			/* process that acquired it; 0 if restored */
 	Oid			owner;			/* role that acquired it */
 	int			holder_slot;	/* backend slot of a keepalive holder */
 	uint64		holder_session; /* session id of a keepalive holder */
-	uint64		token;			/* fencing token */
-	LockableTime acquired;		/* when granted */
-	LockableTime deadline;		/* expires when the clock passes this */
-	int64		ttl;			/* length of one renewal, microseconds */
 	int64		renewals;		/* heartbeats and keepalive renewals */
-	dlist_node	wheel_node;		/* in the timer wheel slot of deadline */
-	dlist_node	keepalive_node; /* in the keepalive list, if keepalive */
-	int			wait_head;		/* first queued backend slot, or -1 */
-	int			wait_tail;		/* last queued backend slot, or -1 */
-	int			nwaiters;
-	/* remote leases only (protocol rule 11) */
-	uint8		remote;			/* LeaseRemoteState */
-	uint16		prefix_len;		/* leading bytes of key.name that are the
-								 * lockable.remote_prefix */
-	Oid			remote_db;		/* database of the acquirer */
-	int			remote_failures;	/* heartbeat requests failed in a row */
-	LockableTime remote_confirmed;	/* sent time of the last acquire or
-									 * heartbeat the service said true to */
-	LockableTime remote_next;	/* next heartbeat (or release) due */
-	LockableTime remote_busy_until; /* a request is in flight until then */
-	dlist_node	remote_node;	/* in the partition's remote list */
+	dlist_node	keepalive_node; /* in its holder's keepalive_leases, if
+								 * keepalive */
+	int32		remote_slot;	/* its LeaseRemote if remote, else -1 */
 } Lease;
+
+/*
+ * When the worker must next look at a held lease (protocol rule 4): the
+ * renewal of a keepalive lease it still renews, half a ttl before the
+ * deadline, or else the deadline.
+ */
+static inline LockableTime
+lease_due(const Lease *lease)
+{
+	if (lease->keepalive && !lease->capped)
+		return lease->deadline - lease->ttl / 2;
+	return lease->deadline;
+}
+
+/* The remote fields of a remote entry */
+static inline LeaseRemote *
+lease_remote(const Lease *lease)
+{
+	Assert(lease->remote_slot >= 0);
+	return &lockable_remote_slots[lease->remote_slot];
+}
 
 /* What a caller asks for; built by lockable_lease_request() */
 typedef struct LeaseRequest
@@ -116,7 +125,7 @@ typedef struct LeaseInfo
 	int64		renewals;
 	int			nwaiters;
 	uint8		remote;			/* LeaseRemoteState */
-	int			prefix_len;
+	int			prefix_len;		/* remote only, as are the next two */
 	int			remote_failures;
 	LockableTime remote_confirmed;
 } LeaseInfo;
@@ -151,6 +160,8 @@ extern bool lockable_lease_restore(const LeaseKey *key, uint64 token,
 								   LockableTime deadline, int64 renewals);
 extern LeaseInfo *lockable_lease_snapshot(Oid dbid, int *nleases,
 										  LockableTime *now);
+
+/* lease_sweep.c: the worker's pass */
 extern void lockable_lease_sweep(LockableTime *next_due);
 
 /*
@@ -165,5 +176,9 @@ extern uint64 lockable_lease_grant_locked(Lease *lease, LeaseRequest *req,
 extern bool lockable_lease_end_locked(Lease *lease, LockableTime now,
 									  LockableWakeList *wl);
 extern void lockable_lease_remove_locked(Lease *lease);
+
+/* for lease_sweep.c */
+extern void lockable_lease_renew_locked(Lease *lease, LockableTime now);
+extern void lockable_lease_cap_locked(Lease *lease);
 
 #endif							/* LOCKABLE_LEASE_TABLE_H */

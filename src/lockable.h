@@ -52,6 +52,7 @@ typedef int64 LockableTime;
 
 /* settings (settings.c) */
 extern PGDLLIMPORT int lockable_max_leases;
+extern PGDLLIMPORT int lockable_max_remote_leases;
 extern PGDLLIMPORT int lockable_default_ttl;	/* milliseconds */
 extern PGDLLIMPORT int lockable_max_ttl;	/* seconds */
 extern PGDLLIMPORT int lockable_max_hold;	/* seconds, 0 = no cap */

@@ -125,7 +125,7 @@ delete_remote_locked(Lease *lease, LockableWakeList *wl)
 	Assert(lease->remote != LEASE_LOCAL && lease->wait_head < 0);
 	if (lease->remote != LEASE_REMOTE_PENDING)
 		wl->remote_ended = true;
-	dlist_delete(&lease->remote_node);
+	dlist_delete(&lease_remote(lease)->node);
 	lockable_lease_remove_locked(lease);
 	pg_atomic_fetch_sub_u32(&lockable_shared->nremote, 1);
 }
@@ -147,6 +147,8 @@ remote_begin(LeaseRequest *req, int prefix_len, bool *held_here)
 	LockableWakeList wl;
 	LockableTime now;
 	Lease	   *lease;
+	LeaseRemote *remote;
+	int32		slot;
 	bool		found;
 
 	Assert(req->key.dbid == InvalidOid);
@@ -171,16 +173,34 @@ remote_begin(LeaseRequest *req, int prefix_len, bool *held_here)
 
 	/* no token and no deadline until the service says yes */
 	lockable_lease_init_locked(lease, req->hashcode);
+	slot = lockable_remote_slot_take(lease);
+	if (slot < 0)
+	{
+		lockable_lease_remove_locked(lease);
+		stats->table_full++;
+		LWLockRelease(lock);
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many remote leases"),
+				 errdetail("All %d remote lease slots are in use (held, being acquired or being released).",
+						   lockable_max_remote_leases),
+				 errhint("Release remote leases, or increase lockable.max_remote_leases and restart the server.")));
+	}
+	lease->remote_slot = slot;
+	remote = lease_remote(lease);
+	remote->failures = 0;
+	remote->confirmed = 0;
+	remote->next = LOCKABLE_FOREVER;
 	lease->pid = MyProcPid;
 	lease->owner = req->roleid;
 	lease->acquired = now;
 	lease->ttl = req->ttl;
 	lease->remote = LEASE_REMOTE_PENDING;
-	lease->prefix_len = (uint16) prefix_len;
-	lease->remote_db = req->remote_db;
-	lease->remote_busy_until = LOCKABLE_FOREVER;	/* ours until finished */
+	remote->prefix_len = (uint16) prefix_len;
+	remote->db = req->remote_db;
+	remote->busy_until = LOCKABLE_FOREVER;	/* ours until finished */
 	dlist_push_tail(&lockable_partition_of(req->hashcode)->remote,
-					&lease->remote_node);
+					&remote->node);
 	pg_atomic_fetch_add_u32(&lockable_shared->nremote, 1);
 	LWLockRelease(lock);
 	return true;
@@ -219,9 +239,9 @@ remote_finish(LeaseRequest *req, LockableRemoteOutcome outcome,
 	{
 		lease->remote = LEASE_REMOTE_HELD;
 		token = lockable_lease_grant_locked(lease, req, now);
-		lease->remote_confirmed = sent_at;
-		lease->remote_next = sent_at + lockable_remote_interval_usec();
-		lease->remote_busy_until = 0;
+		lease_remote(lease)->confirmed = sent_at;
+		lease_remote(lease)->next = sent_at + lockable_remote_interval_usec();
+		lease_remote(lease)->busy_until = 0;
 		stats->remote_acquired++;
 		wl.remote_kick = true;	/* the worker may sleep past the first
 								 * heartbeat */
@@ -437,21 +457,24 @@ static LockableLost *
 lost_copy_locked(Lease *lease, LockableTime now, TimestampTz now_wall)
 {
 	LockableLost *l = palloc0(sizeof(LockableLost));
-	int			len = lease->key.len - lease->prefix_len;
+	LeaseRemote *remote = lease_remote(lease);
+	int			len = lease->key.len - remote->prefix_len;
+	LeaseKey	key;
 
 	l->used = true;
 	l->keepalive = lease->keepalive;
-	l->dbid = lease->remote_db;
+	l->dbid = lease_remote(lease)->db;
 	l->owner = lease->owner;
 	l->pid = lease->pid;
 	l->token = lease->token;
 	l->ttl = lease->ttl;
 	l->renewals = lease->renewals;
-	l->failures = lease->remote_failures;
+	l->failures = lease_remote(lease)->failures;
 	l->acquired_at = lockable_clock_to_timestamptz(lease->acquired, now, now_wall);
-	l->confirmed_at = lockable_clock_to_timestamptz(lease->remote_confirmed, now, now_wall);
+	l->confirmed_at = lockable_clock_to_timestamptz(lease_remote(lease)->confirmed, now, now_wall);
 	l->lost_at = now_wall;
-	memcpy(l->name, lease->key.name + lease->prefix_len, len);
+	lockable_entry_key_get(&lease->key, &key);
+	memcpy(l->name, key.name + remote->prefix_len, len);
 	l->name[len] = '\0';
 	return l;
 }
@@ -530,12 +553,13 @@ collect_one_locked(Lease *lease, LockableCounters *stats, LockableTime now,
 	int64		timeout = lockable_remote_timeout_usec();
 	LockableTime last_send;
 	LockableHttpRequest *job;
+	LeaseKey	key;
 
 	if (lease->remote == LEASE_REMOTE_PENDING)
 		return;					/* its acquirer is still asking */
-	if (lease->remote_busy_until > now)
+	if (lease_remote(lease)->busy_until > now)
 	{
-		*next_due = Min(*next_due, lease->remote_busy_until);
+		*next_due = Min(*next_due, lease_remote(lease)->busy_until);
 		return;
 	}
 	if (lease->remote == LEASE_REMOTE_HELD && lease->deadline <= now)
@@ -545,16 +569,16 @@ collect_one_locked(Lease *lease, LockableCounters *stats, LockableTime now,
 	}
 
 	/* no request may arrive after the remote lease could run out */
-	last_send = lease->remote_confirmed + lease_len - timeout;
+	last_send = lease_remote(lease)->confirmed + lease_len - timeout;
 	if (now >= last_send)
 	{
 		lose_locked(lease, stats, now, now_wall, lost);
 		delete_remote_locked(lease, wl);
 		return;
 	}
-	if (lease->remote_next > now)
+	if (lease_remote(lease)->next > now)
 	{
-		*next_due = Min(*next_due, Min(lease->remote_next, last_send));
+		*next_due = Min(*next_due, Min(lease_remote(lease)->next, last_send));
 		return;
 	}
 	if (*n >= max)
@@ -566,13 +590,14 @@ collect_one_locked(Lease *lease, LockableCounters *stats, LockableTime now,
 	job = &jobs[(*n)++];
 	job->op = lease->remote == LEASE_REMOTE_HELD ?
 		LOCKABLE_REMOTE_HEARTBEAT : LOCKABLE_REMOTE_RELEASE;
-	job->len = lease->key.len;
-	memcpy(job->name, lease->key.name, lease->key.len);
+	lockable_entry_key_get(&lease->key, &key);
+	job->len = key.len;
+	memcpy(job->name, key.name, key.len);
 	job->tag = lease->token;
 	job->sent_at = now;
 	job->outcome = LOCKABLE_REMOTE_FAILED;
 	job->error[0] = '\0';
-	lease->remote_busy_until = now + timeout + USECS_PER_SEC;
+	lease_remote(lease)->busy_until = now + timeout + USECS_PER_SEC;
 	/* the answer sets remote_next no sooner than this */
 	*next_due = Min(*next_due, now + lockable_remote_retry_usec());
 }
@@ -611,7 +636,7 @@ lockable_remote_collect(LockableHttpRequest *jobs, int max,
 		LWLockAcquire(lock, LW_EXCLUSIVE);
 		now = lockable_clock_now();
 		dlist_foreach_modify(iter, &part->remote)
-			collect_one_locked(dlist_container(Lease, remote_node, iter.cur),
+			collect_one_locked(dlist_container(LeaseRemote, node, iter.cur)->lease,
 							   stats, now, now_wall, jobs, max, &n, next_due,
 							   &lost, &wl);
 		LWLockRelease(lock);
@@ -661,7 +686,7 @@ lockable_remote_apply(const LockableHttpRequest *job)
 		LWLockRelease(lock);
 		return;
 	}
-	lease->remote_busy_until = 0;
+	lease_remote(lease)->busy_until = 0;
 
 	if (job->op == LOCKABLE_REMOTE_HEARTBEAT)
 	{
@@ -669,10 +694,10 @@ lockable_remote_apply(const LockableHttpRequest *job)
 		{
 			case LOCKABLE_REMOTE_TRUE:
 				stats->remote_heartbeats++;
-				lease->remote_confirmed = Max(lease->remote_confirmed, job->sent_at);
-				lease->remote_failures = 0;
+				lease_remote(lease)->confirmed = Max(lease_remote(lease)->confirmed, job->sent_at);
+				lease_remote(lease)->failures = 0;
 				if (lease->remote == LEASE_REMOTE_HELD)
-					lease->remote_next = job->sent_at + lockable_remote_interval_usec();
+					lease_remote(lease)->next = job->sent_at + lockable_remote_interval_usec();
 				else
 					wl.remote_kick = true;	/* released meanwhile */
 				break;
@@ -683,9 +708,9 @@ lockable_remote_apply(const LockableHttpRequest *job)
 				break;
 			case LOCKABLE_REMOTE_FAILED:
 				stats->remote_heartbeat_errors++;
-				lease->remote_failures++;
+				lease_remote(lease)->failures++;
 				if (lease->remote == LEASE_REMOTE_HELD)
-					lease->remote_next = now + lockable_remote_retry_usec();
+					lease_remote(lease)->next = now + lockable_remote_retry_usec();
 				break;
 		}
 	}
@@ -695,7 +720,7 @@ lockable_remote_apply(const LockableHttpRequest *job)
 		if (job->outcome == LOCKABLE_REMOTE_FAILED)
 		{
 			stats->remote_release_errors++;
-			lease->remote_next = now + lockable_remote_retry_usec();
+			lease_remote(lease)->next = now + lockable_remote_retry_usec();
 		}
 		else
 		{

@@ -17,6 +17,7 @@
 #include "lockable.h"
 
 int			lockable_max_leases = 10000;
+int			lockable_max_remote_leases = 1000;
 int			lockable_default_ttl = 60 * 1000;
 int			lockable_max_ttl = 60 * 60;
 int			lockable_max_hold = 24 * 60 * 60;
@@ -44,6 +45,14 @@ define_startup_settings(void)
 							"Shared memory for this many leases is reserved at server start.",
 							&lockable_max_leases,
 							10000, 1, 100000000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("lockable.max_remote_leases",
+							"Maximum number of remote leases held, being acquired or being released at once.",
+							"Each also takes one of the lockable.max_leases entries.",
+							&lockable_max_remote_leases,
+							1000, 1, 100000000,
 							PGC_POSTMASTER, 0,
 							NULL, NULL, NULL);
 

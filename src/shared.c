@@ -69,6 +69,7 @@ lockable_shared_startup(void)
 		pg_atomic_init_u64(&s->next_token, 1);
 		pg_atomic_init_u64(&s->next_session, 1);
 		pg_atomic_init_u32(&s->nleases, 0);
+		pg_atomic_init_u32(&s->sessions_ended, 0);
 		pg_atomic_init_u32(&s->any_waiters, 0);
 		pg_atomic_init_u32(&s->nremote, 0);
 		pg_atomic_init_u64(&s->remote_connects, 0);
@@ -94,7 +95,7 @@ lockable_shared_startup(void)
 
 			for (int i = 0; i < LOCKABLE_WHEEL_SLOTS; i++)
 				dlist_init(&part->wheel[i]);
-			dlist_init(&part->keepalive);
+			part->nkeepalive = 0;
 			dlist_init(&part->remote);
 			/* nothing is due yet: start sweeping from now */
 			part->swept_tick = lockable_clock_now() / LOCKABLE_WHEEL_TICK - 1;
@@ -105,6 +106,9 @@ lockable_shared_startup(void)
 
 			ConditionVariableInit(&b->cv);
 			pg_atomic_init_u64(&b->session, 0);
+			pg_atomic_init_u32(&b->ended, 0);
+			for (int p = 0; p < LOCKABLE_NUM_PARTITIONS; p++)
+				dlist_init(&b->keepalive_leases[p]);
 			b->state = LOCKABLE_WAIT_NONE;
 			b->next = -1;
 		}
@@ -215,14 +219,19 @@ lockable_my_session_if_any(void)
 /*
  * lockable_session_end
  *		At backend exit: this session's keepalive leases are no longer kept
- *		alive.  The worker ends them at once.
+ *		alive.  The worker ends them at once (protocol rule 10).
  */
 void
 lockable_session_end(void)
 {
+	LockableBackend *b;
+
 	if (my_session == 0)
 		return;
-	pg_atomic_write_u64(&lockable_shared->backends[lockable_my_slot()].session, 0);
+	b = &lockable_shared->backends[lockable_my_slot()];
+	pg_atomic_write_u64(&b->session, 0);
+	pg_atomic_write_u32(&b->ended, 1);
+	pg_atomic_fetch_add_u32(&lockable_shared->sessions_ended, 1);
 	my_session = 0;
 	lockable_worker_wake();
 }

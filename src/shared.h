@@ -39,10 +39,13 @@
  * 4. Mutual exclusion: a name has at most one hash entry, and an entry
  *	  always has exactly one holder.  Every held entry (a local lease, or a
  *	  remote one that is HELD) is on its partition's timer wheel, in the
- *	  slot of its deadline (so the worker finds the leases due without
- *	  scanning the table); an entry is on the wheel exactly when its
- *	  deadline is not LOCKABLE_FOREVER.  A keepalive lease is also on its
- *	  partition's keepalive list.  An entry whose deadline has passed is
+ *	  slot of when the worker must next look at it: its deadline, or for a
+ *	  keepalive lease the worker still renews, its renewal half a ttl
+ *	  before (lease_due, lease_table.h); so the worker finds what is due
+ *	  without scanning the table.  An entry is on the wheel exactly when
+ *	  its deadline is not LOCKABLE_FOREVER.  A keepalive lease is also on
+ *	  its holder's keepalive_leases list for its partition (rule 10).  An
+ *	  entry whose deadline has passed is
  *	  expired: whoever finds it (acquire, heartbeat, release, the worker)
  *	  ends it under the partition lock before granting anything else.
  *
@@ -80,11 +83,25 @@
  * 10. LockableBackend.session is an atomic written only by the backend that
  *	  owns the slot (assigned at its first keepalive acquire, cleared at
  *	  exit); the worker compares it with a keepalive lease's holder_session
- *	  to find leases whose session is gone.
+ *	  to find leases whose session is gone.  A session that ends sets its
+ *	  slot's ended flag, then bumps sessions_ended; the worker, seeing the
+ *	  count move, clears each set flag (exchange) and ends the leases in
+ *	  that slot's keepalive_leases lists whose holder_session is no longer
+ *	  the slot's session.  A lease is on a keepalive_leases list exactly
+ *	  while it is keepalive; the list of partition p is under p's lock.
  *
  * 11. Remote leases: the remote fields of an entry, the partitions' remote
  *	  lists, nremote, remote_cv, and the lost ring under remote_lock.
  *	  Written in remote_lease.c.
+ *
+ * 12. What an entry keeps outside itself (lease_store.c): the part of its
+ *	  name beyond LOCKABLE_NAME_INLINE bytes, in a chain of name pool
+ *	  chunks, and a remote entry's remote fields, in a slot of the remote
+ *	  side table.  Chunks and slots are taken and given back under their
+ *	  pool's spinlock, held for nothing else and taken only inside a
+ *	  partition lock; each belongs to one entry from its insertion to its
+ *	  deletion, is written before the entry can be found, and is read and
+ *	  written only under the entry's partition lock.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -130,6 +147,10 @@ typedef struct LockableBackend
 {
 	ConditionVariable cv;		/* the backend sleeps here while queued */
 	pg_atomic_uint64 session;	/* see protocol rule 10 */
+	pg_atomic_uint32 ended;		/* the session ended: its keepalive leases
+								 * are for the worker to end (rule 10) */
+	/* its keepalive leases, one list per partition, under that lock */
+	dlist_head	keepalive_leases[LOCKABLE_NUM_PARTITIONS];
 	/* protected by the partition lock of the lease queued on: */
 	LockableWaitState state;
 	int			next;			/* next slot in the same wait queue, or -1 */
@@ -175,7 +196,7 @@ typedef union LockablePartitionStats
 typedef struct LockablePartition
 {
 	dlist_head	wheel[LOCKABLE_WHEEL_SLOTS];
-	dlist_head	keepalive;		/* the partition's keepalive leases */
+	int			nkeepalive;		/* keepalive leases in the partition */
 	dlist_head	remote;			/* the partition's remote leases */
 	int64		swept_tick;		/* wheel swept up to this tick */
 } LockablePartition;
@@ -200,12 +221,17 @@ typedef struct LockableLost
 	char		name[LOCKABLE_NAME_MAXLEN + 1]; /* without the prefix */
 } LockableLost;
 
+/*
+ * The fields every acquire reads and almost nothing writes come first, on
+ * a cache line of their own; next_token (written by every grant) and
+ * nleases (by every new entry and every delete) each have one of their own
+ * after them, so that the hot path's atomic read-modify-writes do not take
+ * the read-mostly line away from the other backends.
+ */
 typedef struct LockableShared
 {
+	/* read-mostly */
 	LWLockPadded *locks;		/* LOCKABLE_NUM_PARTITIONS partition locks */
-	pg_atomic_uint64 next_token;
-	pg_atomic_uint64 next_session;
-	pg_atomic_uint32 nleases;
 	pg_atomic_uint64 tokens_reserved;	/* no token >= this was issued */
 	int64		ttl_horizon;	/* no lease had a longer ttl, microseconds */
 	int64		ttl_pending;	/* ttl horizon still to be recorded */
@@ -215,6 +241,15 @@ typedef struct LockableShared
 	pg_atomic_uint32 recovery_pending;	/* started in recovery from a copy:
 										 * apply the grace when it ends */
 	int64		recovery_grace; /* lockable.max_ttl at startup, microseconds */
+
+	/* written by every grant */
+	pg_atomic_uint64 next_token pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	/* written by every new entry and every delete */
+	pg_atomic_uint32 nleases pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+
+	pg_atomic_uint64 next_session pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	pg_atomic_uint32 sessions_ended;	/* bumped by each session that ends
+										 * (protocol rule 10) */
 	pg_atomic_uint32 any_waiters;	/* backends in lockable_acquire_any waits */
 	ConditionVariable any_cv;	/* broadcast when a lease is deleted */
 	ConditionVariable remote_cv;	/* broadcast when a remote lease is let

@@ -239,5 +239,22 @@ cmp_ok($brief_again, '>', $brief_token, 'with a greater token');
 is(sql_as('alice', "SELECT lockable_heartbeat('brief', $brief_token)"),
 	'f', 'the old token of the expired lease no longer renews it');
 
+#
+# Long names (their rest in the name pool) come back whole, and two names
+# that differ only in their last byte stay two leases.
+#
+my $long_a = ('L' x 199) . 'a';
+my $long_b = ('L' x 199) . 'b';
+my $la = sql("SELECT lockable_acquire('$long_a', '1min')");
+my $lb = sql("SELECT lockable_acquire('$long_b', '1min')");
+like("$la $lb", qr/^\d+ \d+$/, 'two 200-byte names acquired');
+$node->restart;
+is(sql("SELECT string_agg(token::text, ' ' ORDER BY name) FROM lockable_leases WHERE length(name) = 200 AND name LIKE 'LLL%'"),
+	"$la $lb", 'after a restart both long names are restored with their tokens');
+is(sql("SELECT lockable_is_held('$long_a', $la) AND lockable_is_held('$long_b', $lb)"),
+	't', 'each is held under its whole name');
+is(sql("SELECT lockable_acquire('$long_a', '1min', wait => '0') IS NULL"),
+	't', 'a restored long name is busy for others');
+
 $node->stop;
 done_testing();
