@@ -138,33 +138,32 @@ typedef struct StateLoaded
 								 * leases that did not fit; 0: none */
 } StateLoaded;
 
-/*
- * Restore the leases of leases.state, if it is valid and was written at
- * the shutdown pg_control shows.  Returns true if it was, and fills *st.
- */
-static bool
-state_load(const ControlState *control, bool restore, StateLoaded *st)
+/* What restoring the entries of a state file did, for the log */
+typedef struct StateCounts
 {
-	StateHeader header;
-	StateTrailer trailer;
+	int			restored;
+	int			expired;		/* their deadline passed while down */
+	int			dropped;		/* no room in the table or the name pool */
+	int			skipped;		/* not restored: the start is in recovery */
+} StateCounts;
+
+/*
+ * Read leases.state (and remove it: it belongs to one shutdown only).
+ * Returns its contents, palloc'd, with its header and trailer, if it is
+ * intact, belongs to this cluster and was written at the shutdown
+ * pg_control shows; else NULL, and says why in the log.
+ */
+static char *
+state_read(const ControlState *control, size_t *len, StateHeader *header,
+		   size_t *header_len, StateTrailer *trailer)
+{
 	pg_crc32c	crc;
-	size_t		len;
-	size_t		pos;
-	size_t		header_len;
 	bool		exists;
 	char	   *buf;
-	LockableTime now = lockable_clock_now();
-	int64		boot_now;
-	char		boot_id[LOCKABLE_BOOT_ID_LEN];
-	int64		downtime = 0;
-	int			restored = 0;
-	int			expired = 0;
-	int			dropped = 0;
-	int			skipped = 0;
 
-	buf = lockable_read_whole_file(LOCKABLE_STATE_FILE, &len, &exists);
+	buf = lockable_read_whole_file(LOCKABLE_STATE_FILE, len, &exists);
 	if (!exists)
-		return false;
+		return NULL;
 	/* read once: a later start must not find it again */
 	if (unlink(LOCKABLE_STATE_FILE) != 0 && errno != ENOENT)
 		ereport(WARNING,
@@ -173,33 +172,33 @@ state_load(const ControlState *control, bool restore, StateLoaded *st)
 						LOCKABLE_STATE_FILE),
 				 errdetail("It will not be restored again: it belongs to this shutdown only.")));
 	if (buf == NULL)
-		return false;
+		return NULL;
 
-	memset(&header, 0, sizeof(header));
-	if (len < STATE_HEADER_V1_SIZE + sizeof(StateTrailer))
+	memset(header, 0, sizeof(*header));
+	if (*len < STATE_HEADER_V1_SIZE + sizeof(StateTrailer))
 		goto corrupt;
-	memcpy(&header, buf, STATE_HEADER_V1_SIZE);
-	if (header.magic != STATE_MAGIC ||
-		(header.version != 1 && header.version != STATE_VERSION))
+	memcpy(header, buf, STATE_HEADER_V1_SIZE);
+	if (header->magic != STATE_MAGIC ||
+		(header->version != 1 && header->version != STATE_VERSION))
 		goto corrupt;
-	header_len = header.version == 1 ? STATE_HEADER_V1_SIZE : sizeof(StateHeader);
-	if (len < header_len + sizeof(StateTrailer))
+	*header_len = header->version == 1 ? STATE_HEADER_V1_SIZE : sizeof(StateHeader);
+	if (*len < *header_len + sizeof(StateTrailer))
 		goto corrupt;
-	memcpy(&header, buf, header_len);
-	memcpy(&trailer, buf + len - sizeof(trailer), sizeof(trailer));
+	memcpy(header, buf, *header_len);
+	memcpy(trailer, buf + *len - sizeof(*trailer), sizeof(*trailer));
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, buf, len - sizeof(trailer));
-	COMP_CRC32C(crc, &trailer.count, sizeof(trailer.count));
+	COMP_CRC32C(crc, buf, *len - sizeof(*trailer));
+	COMP_CRC32C(crc, &trailer->count, sizeof(trailer->count));
 	FIN_CRC32C(crc);
-	if (!EQ_CRC32C(crc, trailer.crc))
+	if (!EQ_CRC32C(crc, trailer->crc))
 		goto corrupt;
-	if (header.system_identifier != GetSystemIdentifier())
+	if (header->system_identifier != GetSystemIdentifier())
 	{
 		ereport(LOG,
 				(errmsg("lockable: ignoring file \"%s\": it belongs to another database cluster",
 						LOCKABLE_STATE_FILE)));
 		pfree(buf);
-		return false;
+		return NULL;
 	}
 
 	/*
@@ -209,58 +208,82 @@ state_load(const ControlState *control, bool restore, StateLoaded *st)
 	 * say which shutdown it belongs to; it is trusted after a clean one.)
 	 */
 	if (!control->clean ||
-		(header.version >= 2 &&
-		 (header.checkpoint != control->checkpoint ||
-		  header.control_time != control->time)))
+		(header->version >= 2 &&
+		 (header->checkpoint != control->checkpoint ||
+		  header->control_time != control->time)))
 	{
 		ereport(LOG,
 				(errmsg("lockable: ignoring file \"%s\": it was not written at the last shutdown",
 						LOCKABLE_STATE_FILE)));
 		pfree(buf);
-		return false;
+		return NULL;
 	}
+	return buf;
 
-	/*
-	 * The time the server was down, if the boot clock can tell: the wall
-	 * clock may have been stepped meanwhile.  Otherwise it is not counted.
-	 */
-	now = lockable_clock_now();
-	if (header.version >= 2 && header.boot_id[0] != '\0' &&
+corrupt:
+	ereport(LOG,
+			(errmsg("lockable: ignoring corrupt file \"%s\"", LOCKABLE_STATE_FILE)));
+	pfree(buf);
+	return NULL;
+}
+
+/*
+ * The time the server was down, if the boot clock can tell: the wall clock
+ * may have been stepped meanwhile.  Otherwise it is not counted (0).
+ */
+static int64
+state_downtime(const StateHeader *header)
+{
+	int64		boot_now;
+	char		boot_id[LOCKABLE_BOOT_ID_LEN];
+
+	if (header->version >= 2 && header->boot_id[0] != '\0' &&
 		lockable_clock_boot(&boot_now, boot_id) &&
-		strncmp(boot_id, header.boot_id, LOCKABLE_BOOT_ID_LEN) == 0 &&
-		boot_now > header.boot_usec)
-		downtime = boot_now - header.boot_usec;
+		strncmp(boot_id, header->boot_id, LOCKABLE_BOOT_ID_LEN) == 0 &&
+		boot_now > header->boot_usec)
+		return boot_now - header->boot_usec;
+	return 0;
+}
 
-	st->next_token = header.next_token;
-	st->ttl_need = 0;
-	st->grace_until = 0;
-	pos = header_len;
-	for (int i = 0; i < trailer.count; i++)
+/*
+ * Restore (or, if !restore, count) the entries of a state file read by
+ * state_read, each with the time it had left at shutdown less the
+ * downtime.  Returns false if an entry is corrupt; the ones before it
+ * stay restored, as they are valid.
+ */
+static bool
+state_restore_entries(const char *buf, size_t len, const StateHeader *header,
+					  size_t header_len, int count, bool restore,
+					  StateLoaded *st, StateCounts *counts)
+{
+	LockableTime now = lockable_clock_now();
+	int64		downtime = state_downtime(header);
+	size_t		end = len - sizeof(StateTrailer);
+	size_t		pos = header_len;
+
+	for (int i = 0; i < count; i++)
 	{
 		StateEntry	e;
 		LeaseKey	key;
 		int64		remaining;
 
-		if (pos + sizeof(e) > len - sizeof(trailer))
-			goto corrupt;
+		if (pos + sizeof(e) > end)
+			return false;
 		memcpy(&e, buf + pos, sizeof(e));
 		pos += sizeof(e);
 		if (e.len == 0 || e.len > LOCKABLE_NAME_MAXLEN ||
-			pos + e.len > len - sizeof(trailer) || e.token >= header.next_token)
-			goto corrupt;
+			pos + e.len > end || e.token >= header->next_token)
+			return false;
 
 		/* left at shutdown, less the downtime measured */
-		remaining = e.deadline - header.written_at - downtime;
-		if (remaining <= 0)
+		remaining = e.deadline - header->written_at - downtime;
+		if (remaining <= 0 || !restore)
 		{
-			expired++;
-			pos += e.len;
-			continue;
-		}
-		if (!restore)
-		{
-			/* a standby grants nothing: these were a primary's */
-			skipped++;
+			/* a standby grants nothing: unexpired ones were a primary's */
+			if (remaining <= 0)
+				counts->expired++;
+			else
+				counts->skipped++;
 			pos += e.len;
 			continue;
 		}
@@ -272,21 +295,21 @@ state_load(const ControlState *control, bool restore, StateLoaded *st)
 
 		st->ttl_need = Max(st->ttl_need, Max(e.ttl, remaining));
 		if (lockable_lease_restore(&key, e.token, e.owner, e.ttl,
-								   now - (header.written_at - e.acquired) - downtime,
+								   now - (header->written_at - e.acquired) - downtime,
 								   now + remaining, e.renewals))
-			restored++;
+			counts->restored++;
 		else
 		{
 			/* no room: nobody may take it until it would have expired */
-			dropped++;
+			counts->dropped++;
 			st->grace_until = Max(st->grace_until, now + remaining);
 		}
 	}
-	pfree(buf);
 
-	if (header.grace_until != 0)
+	/* a grace period that was running at shutdown runs on */
+	if (header->grace_until != 0)
 	{
-		int64		remaining = header.grace_until - header.written_at - downtime;
+		int64		remaining = header->grace_until - header->written_at - downtime;
 
 		if (remaining > 0)
 		{
@@ -294,26 +317,54 @@ state_load(const ControlState *control, bool restore, StateLoaded *st)
 			st->ttl_need = Max(st->ttl_need, remaining);
 		}
 	}
+	return true;
+}
+
+/*
+ * Restore the leases of leases.state, if it is valid and was written at
+ * the shutdown pg_control shows.  Returns true if it was, and fills *st.
+ */
+static bool
+state_load(const ControlState *control, bool restore, StateLoaded *st)
+{
+	StateHeader header;
+	StateTrailer trailer;
+	StateCounts counts = {0};
+	size_t		len;
+	size_t		header_len;
+	char	   *buf;
+	bool		ok;
+
+	buf = state_read(control, &len, &header, &header_len, &trailer);
+	if (buf == NULL)
+		return false;
+	st->next_token = header.next_token;
+	st->ttl_need = 0;
+	st->grace_until = 0;
+	ok = state_restore_entries(buf, len, &header, header_len, trailer.count,
+							   restore, st, &counts);
+	pfree(buf);
+	if (!ok)
+	{
+		ereport(LOG,
+				(errmsg("lockable: ignoring corrupt file \"%s\"", LOCKABLE_STATE_FILE)));
+		return false;
+	}
+
 	ereport(LOG,
 			(errmsg("lockable: restored %d leases from the last shutdown, %d had expired",
-					restored, expired)));
-	if (skipped > 0)
+					counts.restored, counts.expired)));
+	if (counts.skipped > 0)
 		ereport(LOG,
 				(errmsg("lockable: did not restore %d leases: the server starts in recovery",
-						skipped),
+						counts.skipped),
 				 errdetail("A standby grants no lease (lockable.allow_on_standby is off), so the leases of the primary it was are not its own.")));
-	if (dropped > 0)
+	if (counts.dropped > 0)
 		ereport(WARNING,
 				(errmsg("lockable: %d leases did not fit in lockable.max_leases = %d",
-						dropped, lockable_max_leases),
-				 errdetail("Their names cannot be acquired until they would have expired.")));
+						counts.dropped, lockable_max_leases),
+				 errdetail("Their names cannot be acquired until they would have expired.  (A long name also needs room in the pool of long names.)")));
 	return true;
-
-corrupt:
-	ereport(LOG,
-			(errmsg("lockable: ignoring corrupt file \"%s\"", LOCKABLE_STATE_FILE)));
-	pfree(buf);
-	return false;
 }
 
 /*
@@ -418,51 +469,54 @@ file_exists(const char *name)
 }
 
 /*
- * lockable_persist_startup
- *		In the postmaster, once the lease table exists: restore the leases
- *		of a clean shutdown, or start the grace period after a crash; set
- *		the next token; arrange for the state to be written at exit.
+ * Is this start that of a copy of another server that has not yet done
+ * what the end of its recovery needs (lockable_recovery_end_check)?  One
+ * that starts in recovery; a standby started without standby.signal, which
+ * pg_control still shows in recovery and which ends its recovery at once;
+ * or one stopped or crashed after it was promoted but before the check
+ * ran, which the marker file written at its start in recovery shows.
+ * *from_backup: a base backup's copy, before its recovery began.
  */
-void
-lockable_persist_startup(void)
+static bool
+starts_in_recovery(const ControlState *control, bool *from_backup)
 {
-	LockableShared *s = lockable_shared;
-	ControlState control;
+	*from_backup = file_exists(BACKUP_LABEL_FILE);
+	return *from_backup || file_exists(STANDBY_SIGNAL_FILE) ||
+		file_exists(RECOVERY_SIGNAL_FILE) || control->was_standby ||
+		file_exists(LOCKABLE_RECOVERY_FILE);
+}
+
+/* Where tokens, ttls and grants stand at this start */
+typedef struct StartupState
+{
+	uint64		next_token;
+	int64		ttl_horizon;
+	LockableTime grace_until;	/* carried over, or for leases that did not
+								 * fit; 0: none */
+	int64		crash_grace;	/* a crash grace period to start, or 0 */
+	bool		copy;			/* this start may be of a copy, or lost its
+								 * horizon: tokens an hour above the clock */
+} StartupState;
+
+/*
+ * Work out the StartupState: from the leases of a clean shutdown
+ * (restoring them), or from the horizon file after a crash.
+ */
+static void
+startup_state(const ControlState *control, bool in_recovery,
+			  bool from_backup, StartupState *ss)
+{
 	StateLoaded st;
 	HorizonData h;
-	IOFailure	f;
 	bool		horizon_exists;
 	bool		horizon_valid;
-	bool		dir_exists;
-	bool		from_backup;
-	bool		in_recovery;
-	bool		copy = false;
-	uint64		next_token = 1;
-	LockableTime grace_until = 0;
-	LockableTime now = lockable_clock_now();
-	int64		grace = 0;
-	int64		ttl_horizon = 0;
+	bool		dir_exists = file_exists(LOCKABLE_DIR);
 
-	dir_exists = file_exists(LOCKABLE_DIR);
-	control_read(&control);
-	/* a base backup's copy, before its recovery began */
-	from_backup = file_exists(BACKUP_LABEL_FILE);
-
-	/*
-	 * A copy of another server that has not yet done what the end of its
-	 * recovery needs (lockable_recovery_end_check): one that starts in
-	 * recovery; a standby started without standby.signal, which pg_control
-	 * still shows in recovery and which ends its recovery at once; or one
-	 * stopped or crashed after it was promoted but before the check ran,
-	 * which the marker file written at its start in recovery shows.
-	 */
-	in_recovery = from_backup || file_exists(STANDBY_SIGNAL_FILE) ||
-		file_exists(RECOVERY_SIGNAL_FILE) || control.was_standby ||
-		file_exists(LOCKABLE_RECOVERY_FILE);
-
+	memset(ss, 0, sizeof(*ss));
+	ss->next_token = 1;
 	horizon_valid = lockable_horizon_read(&h, &horizon_exists);
 	if (horizon_valid)
-		ttl_horizon = h.ttl_horizon;
+		ss->ttl_horizon = h.ttl_horizon;
 
 	/*
 	 * A server that starts in recovery without lockable.allow_on_standby
@@ -470,17 +524,17 @@ lockable_persist_startup(void)
 	 * standby (a switchover) are not restored: their holders' heartbeats
 	 * must fail here, as the promoted server may grant the names.
 	 */
-	if (state_load(&control, !in_recovery || lockable_allow_on_standby, &st))
+	if (state_load(control, !in_recovery || lockable_allow_on_standby, &st))
 	{
 		/*
 		 * clean shutdown: exact; the ttl horizon comes back down, but a copy
 		 * in recovery keeps the horizon it carries, for the grace at its end
 		 */
-		next_token = st.next_token;
-		ttl_horizon = st.ttl_need;
+		ss->next_token = st.next_token;
+		ss->ttl_horizon = st.ttl_need;
 		if (in_recovery && horizon_valid)
-			ttl_horizon = Max(ttl_horizon, h.ttl_horizon);
-		grace_until = st.grace_until;
+			ss->ttl_horizon = Max(ss->ttl_horizon, h.ttl_horizon);
+		ss->grace_until = st.grace_until;
 	}
 	else if (from_backup)
 	{
@@ -489,28 +543,28 @@ lockable_persist_startup(void)
 		 * is covered when recovery ends.
 		 */
 		if (horizon_valid)
-			next_token = h.tokens_reserved;
-		copy = true;
+			ss->next_token = h.tokens_reserved;
+		ss->copy = true;
 	}
 	else if (horizon_valid)
 	{
-		next_token = h.tokens_reserved;
-		grace = h.ttl_horizon;
+		ss->next_token = h.tokens_reserved;
+		ss->crash_grace = h.ttl_horizon;
 	}
 	else if (dir_exists)
 	{
 		/* leases were granted, but how long is lost */
-		grace = (int64) lockable_max_ttl * USECS_PER_SEC;
-		ttl_horizon = grace;
-		copy = true;
+		ss->crash_grace = (int64) lockable_max_ttl * USECS_PER_SEC;
+		ss->ttl_horizon = ss->crash_grace;
+		ss->copy = true;
 		ereport(LOG,
 				(errmsg("lockable: the token horizon is lost; tokens continue from %llu",
-						(unsigned long long) Max(next_token, lockable_token_floor(true)))));
+						(unsigned long long) Max(ss->next_token, lockable_token_floor(true)))));
 	}
 	else
 	{
 		/* a new cluster, or pg_lockable/ was removed */
-		copy = true;
+		ss->copy = true;
 	}
 
 	/*
@@ -518,16 +572,32 @@ lockable_persist_startup(void)
 	 * crash, a copy of a stopped server like a clean restart): never below
 	 * the wall clock, and an hour above it when this start knows it.
 	 */
-	next_token = Max(next_token, lockable_token_floor(copy));
+	ss->next_token = Max(ss->next_token, lockable_token_floor(ss->copy));
+}
 
-	if (grace > 0)
+/*
+ * Put the StartupState into shared memory, and record durably where
+ * tokens and ttls stand before anything is granted: restored leases must
+ * be covered by the ttl horizon even if the horizon file was lost.  If
+ * that fails, the file keeps its old horizon, which covers at least as
+ * much for the ttl, and the reservation ends at the next token so that
+ * the first grant (or the worker) writes it again.
+ */
+static void
+startup_record(const StartupState *ss, bool in_recovery)
+{
+	LockableShared *s = lockable_shared;
+	LockableTime grace_until = ss->grace_until;
+	IOFailure	f;
+
+	if (ss->crash_grace > 0)
 	{
 		if (lockable_crash_grace)
 		{
-			grace_until = Max(grace_until, now + grace);
+			grace_until = Max(grace_until, lockable_clock_now() + ss->crash_grace);
 			ereport(LOG,
 					(errmsg("lockable: the server did not shut down cleanly; no lease will be granted for %lld ms",
-							(long long) (grace / 1000)),
+							(long long) (ss->crash_grace / 1000)),
 					 errdetail("Leases granted before the crash may still be in use until then (lockable.crash_grace).")));
 		}
 		else
@@ -535,25 +605,20 @@ lockable_persist_startup(void)
 					(errmsg("lockable: the server did not shut down cleanly, and lockable.crash_grace is off: leases granted before the crash may be granted again at once")));
 	}
 
-	pg_atomic_write_u64(&s->next_token, next_token);
+	pg_atomic_write_u64(&s->next_token, ss->next_token);
 	pg_atomic_write_u64(&s->grace_until, (uint64) grace_until);
 	pg_atomic_write_u32(&s->recovery_pending, in_recovery ? 1 : 0);
 	s->recovery_grace = (int64) lockable_max_ttl * USECS_PER_SEC;
 	s->ttl_pending = 0;
 
-	/*
-	 * Record durably where tokens and ttls stand before anything is granted:
-	 * restored leases must be covered by the ttl horizon even if the horizon
-	 * file was lost.  If that fails, the file keeps its old horizon, which
-	 * covers at least as much for the ttl, and the reservation ends at the
-	 * next token so that the first grant (or the worker) writes it again.
-	 */
-	s->ttl_horizon = ttl_horizon;
-	if (lockable_horizon_write(next_token + LOCKABLE_TOKEN_BLOCK, ttl_horizon, &f))
-		pg_atomic_write_u64(&s->tokens_reserved, next_token + LOCKABLE_TOKEN_BLOCK);
+	s->ttl_horizon = ss->ttl_horizon;
+	if (lockable_horizon_write(ss->next_token + LOCKABLE_TOKEN_BLOCK,
+							   ss->ttl_horizon, &f))
+		pg_atomic_write_u64(&s->tokens_reserved,
+							ss->next_token + LOCKABLE_TOKEN_BLOCK);
 	else
 	{
-		pg_atomic_write_u64(&s->tokens_reserved, next_token);
+		pg_atomic_write_u64(&s->tokens_reserved, ss->next_token);
 		ereport(WARNING,
 				(errcode(lockable_io_errcode(&f)),
 				 errmsg("lockable: could not reserve fencing tokens durably: " IO_FAILURE_FMT,
@@ -569,6 +634,25 @@ lockable_persist_startup(void)
 				(errcode(lockable_io_errcode(&f)),
 				 errmsg("lockable: " IO_FAILURE_FMT, IO_FAILURE_ARGS(&f)),
 				 errdetail("If this server is stopped after its promotion but before its first lease, its next start applies no failover grace period.")));
+}
 
+/*
+ * lockable_persist_startup
+ *		In the postmaster, once the lease table exists: restore the leases
+ *		of a clean shutdown, or start the grace period after a crash; set
+ *		the next token; arrange for the state to be written at exit.
+ */
+void
+lockable_persist_startup(void)
+{
+	ControlState control;
+	StartupState ss;
+	bool		from_backup;
+	bool		in_recovery;
+
+	control_read(&control);
+	in_recovery = starts_in_recovery(&control, &from_backup);
+	startup_state(&control, in_recovery, from_backup, &ss);
+	startup_record(&ss, in_recovery);
 	on_shmem_exit(state_dump, (Datum) 0);
 }
