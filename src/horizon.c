@@ -551,12 +551,13 @@ lockable_recovery_end_check(void)
 {
 	LockableShared *s = lockable_shared;
 	IOFailure	f;
-	IOFailure	unlink_failure = {0};
+	IOFailure	unlink_failure;
 	int64		grace;
 	uint64		next;
 	uint64		reserved;
 	bool		written;
 
+	/* the hot path: every acquire comes here */
 	if (likely(pg_atomic_read_u32(&s->recovery_pending) == 0))
 	{
 		/* whoever cleared it set grace_until first */
@@ -605,6 +606,7 @@ lockable_recovery_end_check(void)
 	}
 
 	/* a restart from here on needs no failover grace of its own */
+	unlink_failure.what = NULL;
 	if (written && unlink(LOCKABLE_RECOVERY_FILE) != 0 && errno != ENOENT)
 		io_failed(&unlink_failure, "remove", LOCKABLE_RECOVERY_FILE);
 
