@@ -10,18 +10,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
-my $node = PostgreSQL::Test::Cluster->new('roles');
-$node->init(extra => [ '--encoding=UTF8', '--no-locale' ]);
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
-lockable.worker_naptime = 100ms
-});
-$node->start;
+my $node = lockable_node('roles', "lockable.worker_naptime = 100ms\n",
+	extra => [ '--encoding=UTF8', '--no-locale' ]);
 $node->safe_psql(
 	'postgres', q{
-CREATE EXTENSION lockable;
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
 CREATE ROLE carol LOGIN IN ROLE alice;

@@ -15,22 +15,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use Time::HiRes qw(usleep time);
 
-my $node = PostgreSQL::Test::Cluster->new('clean_restart');
-$node->init;
-
 # A short default ttl keeps the ttl horizon, and so any grace period, short.
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('clean_restart', q{
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 });
-$node->start;
 $node->safe_psql(
 	'postgres', q{
-CREATE EXTENSION lockable;
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
 CREATE DATABASE other;

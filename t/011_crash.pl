@@ -19,30 +19,26 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
 # A node whose postmaster reinitializes after a backend crash (the test
 # framework turns restart_after_crash off by default).
 sub crash_node
 {
 	my ($name, $extra) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'lockable'
+	return lockable_node($name, qq{
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 restart_after_crash = on
 $extra
 });
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
-	return $node;
 }
 
 my $node = crash_node('crash', '');
-my $state_file = $node->data_dir . '/pg_lockable/leases.state';
-my $horizon_file = $node->data_dir . '/pg_lockable/horizon';
+my $state_file = lockable_path($node, 'leases.state');
+my $horizon_file = lockable_path($node, 'horizon');
 
 sub sql
 {

@@ -31,8 +31,8 @@ lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 lockable.max_ttl = '30s'
 });
-my $dir = $node->data_dir . '/pg_lockable';
-my $state_file = "$dir/leases.state";
+my $dir = lockable_path($node);
+my $state_file = lockable_path($node, 'leases.state');
 
 # Whatever happens, leave the directory removable for the cleanup.
 END { chmod(0755, $dir) if defined $dir && -d $dir; }

@@ -33,6 +33,8 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use HTTP::Tiny;
 use IO::Socket::INET;
 use IPC::Run;
@@ -172,23 +174,16 @@ sub wait_until
 # The node
 #
 delete $ENV{LOCKABLE_AUTH_TOKEN};
-my $node = PostgreSQL::Test::Cluster->new('remote');
-$node->init(extra => [ '--encoding=UTF8', '--no-locale' ]);
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node(
+	'remote', qq{
 lockable.worker_naptime = 100ms
 lockable.remote_url = '$base/v1'
 lockable.remote_token = '$token'
 lockable.remote_lease = 3s
 lockable.remote_heartbeat_interval = 300ms
 lockable.remote_timeout = 1s
-});
-$node->start;
-$node->safe_psql('postgres', q{
-CREATE EXTENSION lockable;
-CREATE ROLE plain LOGIN;
-});
+}, extra => [ '--encoding=UTF8', '--no-locale' ]);
+$node->safe_psql('postgres', 'CREATE ROLE plain LOGIN');
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
