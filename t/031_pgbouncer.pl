@@ -57,13 +57,6 @@ sub sql
 	return $node->safe_psql('postgres', $query);
 }
 
-# One column of lockable_stats
-sub stat_value
-{
-	my ($name) = @_;
-	return sql(qq{SELECT "$name" FROM lockable_stats});
-}
-
 #
 # PgBouncer: transaction pooling, 4 server connections to the node's unix
 # socket, clients on 127.0.0.1 only, trusting the test's own user.
@@ -353,7 +346,7 @@ my ($k_token, $k_pid) =
   with_pid($k, "lockable_acquire('ka', ttl => '1 s', keepalive => true)");
 like($k_token, qr/^\d+$/, 'client K acquires keepalive lease ka through the pooler');
 $k->quit;
-my $renewals_before = stat_value('renewals');
+my $renewals_before = stat_value($node, 'renewals');
 
 # Only the worker can keep it alive past its ttl now: wait until it has been
 # renewed twice and is older than its ttl (an expired lease is not shown).
@@ -363,7 +356,7 @@ ok( $node->poll_query_until(
 		  . "WHERE name = 'ka' AND token = $k_token AND pid = $k_pid AND keepalive"
 	),
 	'after client K disconnected, the keepalive lease outlives its 1 s ttl');
-cmp_ok(stat_value('renewals'), '>', $renewals_before,
+cmp_ok(stat_value($node, 'renewals'), '>', $renewals_before,
 	'renewed by the worker: its server connection is alive in the pool');
 is(sql("SELECT count(*) FROM pg_stat_activity WHERE pid = $k_pid"),
 	'1', 'the server connection that acquired it is still connected');
