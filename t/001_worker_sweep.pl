@@ -73,14 +73,9 @@ my $holder_token = $node->safe_psql('postgres',
 like($holder_token, qr/^\d+$/, 'holder acquired sweep-w');
 my $waited_before = stat_value($node, 'waited');
 
-my $waiter = $node->background_psql('postgres');
-my $waiter_pid = $waiter->query_safe('SELECT pg_backend_pid()');
-$waiter->query_until(qr/waiting/,
-	"\\echo waiting\nSELECT lockable_acquire('sweep-w', '1min', NULL);\n");
-ok( $node->poll_query_until(
-		'postgres',
-		"SELECT waiters = 1 FROM lockable_leases WHERE name = 'sweep-w'"),
-	'the waiter is queued on sweep-w');
+my ($waiter, $waiter_pid) = start_query($node,
+	"SELECT lockable_acquire('sweep-w', '1min', NULL);");
+ok(wait_for_waiters($node, 'sweep-w', 1), 'the waiter is queued on sweep-w');
 is( $node->safe_psql(
 		'postgres',
 		"SELECT lockable_heartbeat('sweep-w', $holder_token, '200ms')"),

@@ -14,7 +14,7 @@ use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
 use LockableTest;
-use Time::HiRes qw(usleep time);
+use Time::HiRes qw(time);
 
 my $node = lockable_node('keepalive', q{
 lockable.worker_naptime = 100ms
@@ -31,14 +31,8 @@ sub sql
 sub poll_result
 {
 	my ($query) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 	my $result;
-	while (1)
-	{
-		$result = sql($query);
-		last if $result ne 'wait' || time() > $deadline;
-		usleep(100_000);
-	}
+	wait_until(sub { ($result = sql($query)) ne 'wait' });
 	return $result;
 }
 
@@ -58,10 +52,7 @@ sub wait_lease_gone
 sub keepalive_holder
 {
 	my ($name, $ttl) = @_;
-	my $session = $node->background_psql('postgres');
-	my $pid = $session->query_safe('SELECT pg_backend_pid()');
-	my $token = $session->query_safe(
-		"SELECT lockable_acquire('$name', '$ttl', '0', true)");
+	my ($session, $pid, $token) = keepalive_session($node, $name, $ttl);
 	like($token, qr/^\d+$/, "keepalive lease $name acquired for $ttl");
 	return ($session, $pid, $token);
 }
@@ -127,13 +118,9 @@ $h2->quit;
 # session ends.
 #
 my ($h3, $h3_pid, $t3) = keepalive_holder('kw', '1s');
-my $waiter = $node->background_psql('postgres');
-my $waiter_pid = $waiter->query_safe('SELECT pg_backend_pid()');
-$waiter->query_until(qr/waiting/,
-	"\\echo waiting\nSELECT lockable_acquire('kw', '1min', '2min');\n");
-ok( $node->poll_query_until(
-		'postgres',
-		"SELECT waiters = 1 FROM lockable_leases WHERE name = 'kw'"),
+my ($waiter, $waiter_pid) =
+  start_query($node, "SELECT lockable_acquire('kw', '1min', '2min');");
+ok(wait_for_waiters($node, 'kw', 1),
 	'a waiter is queued behind the keepalive lease');
 
 # The waiter stays queued while the holder lives, past the holder's ttl.

@@ -59,9 +59,7 @@ ok( $node->poll_query_until(
 #
 # Kill the worker with SIGTERM while a plain and a keepalive lease are held.
 #
-my $holder = $node->background_psql('postgres');
-my $tk = $holder->query_safe(
-	"SELECT lockable_acquire('keep', '4s', '0', true)");
+my ($holder, undef, $tk) = keepalive_session($node, 'keep', '4s');
 like($tk, qr/^\d+$/, 'a session holds a keepalive lease with ttl 4s');
 my $tp = sql("SELECT lockable_acquire('plain', '1min')");
 like($tp, qr/^\d+$/, 'a plain lease is held too');

@@ -84,9 +84,7 @@ my $o_token =
 like($o_token, qr/^\d+$/,
 	'alice acquired a lease of the same name in the other database');
 
-my $keeper = $node->background_psql('postgres');
-my $k_token = $keeper->query_safe(
-	"SELECT lockable_acquire('kept', '3s', keepalive => true)");
+my ($keeper, undef, $k_token) = keepalive_session($node, 'kept', '3s');
 like($k_token, qr/^\d+$/, 'a keepalive lease acquired');
 
 my $before = leases_of('postgres');

@@ -56,26 +56,6 @@ sub tokens_reserved
 	return $reserved;
 }
 
-# Kill a backend with SIGKILL, as the OOM killer would, and wait until the
-# postmaster has reinitialized and accepts connections again.
-sub crash_backend
-{
-	my ($n) = @_;
-	my $offset = -s $n->logfile;
-	my $victim = $n->background_psql('postgres', on_error_stop => 0);
-	my $pid = $victim->query_safe('SELECT pg_backend_pid()');
-	$victim->query_until(qr/sleeping/,
-		"\\echo sleeping\nSELECT pg_sleep(60);\n");
-	is(kill('KILL', $pid), 1, "backend $pid killed with SIGKILL");
-	$n->wait_for_log(qr/all server processes terminated; reinitializing/,
-		$offset);
-	ok($n->poll_query_until('postgres', 'SELECT true'),
-		'the server accepts connections again after the crash');
-	# psql has lost its connection and exited
-	eval { $victim->quit; };
-	return $offset;
-}
-
 # Acquire name with a wait long enough to outlast any grace period here;
 # returns the token and the server's clock_timestamp() when it returned.
 sub acquire_after_grace

@@ -74,9 +74,7 @@ SELECT try(\$q\$SELECT count(*) FROM generate_series(1, $n) AS i
 #
 # Leases held when the disk goes bad.
 #
-my $keeper = $node->background_psql('postgres');
-my $tk = $keeper->query_safe(
-	"SELECT lockable_acquire('kept', '2s', keepalive => true)");
+my ($keeper, undef, $tk) = keepalive_session($node, 'kept', '2s');
 like($tk, qr/^\d+$/, 'a keepalive lease with a 2s ttl');
 my $tp = sql("SELECT lockable_acquire('plain', '10s')");
 like($tp, qr/^\d+$/, 'a plain lease for 10s');

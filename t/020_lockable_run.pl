@@ -363,9 +363,7 @@ cmp_ok($secs, '>=', 0.4, 'it waited');
 # --wait: queued behind the holder, runs when the holder releases
 my $run = start_tool('-d', $dsn, '-n', 'busy', '--wait', '1m', '--',
 	'sh', '-c', 'echo "ran with $LOCKABLE_TOKEN"; exit 5');
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'busy'"),
-	'--wait: queued behind the holder');
+ok(wait_for_waiters($node, 'busy', 1), '--wait: queued behind the holder');
 is(sql("SELECT lockable_release('busy', $holder)"), 't', 'the holder releases');
 $rc = finish_tool($run);
 is($rc, 5, '--wait: the command ran once the lease was free');
@@ -378,15 +376,11 @@ is(lease_count($node, 'busy'), 0, '--wait: released afterwards');
 $holder = sql("SELECT lockable_acquire('busy', '5 min')");
 $run = start_tool('-d', $dsn, '-n', 'busy', '--wait', 'forever', '--',
 	'touch', $marker);
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'busy'"),
-	'--wait forever: queued');
+ok(wait_for_waiters($node, 'busy', 1), '--wait forever: queued');
 $run->{h}->signal('TERM');
 $rc = finish_tool($run);
 is($rc, 128 + 15, 'SIGTERM while waiting: exit status 143');
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 0 FROM lockable_leases WHERE name = 'busy'"),
-	'SIGTERM while waiting: no longer queued');
+ok(wait_for_waiters($node, 'busy', 0), 'SIGTERM while waiting: no longer queued');
 ok(!-e $marker, 'SIGTERM while waiting: the command did not run');
 sql("SELECT lockable_release('busy', $holder)");
 

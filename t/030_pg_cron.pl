@@ -326,13 +326,9 @@ is(sql('SELECT count(*) FROM direct_log WHERE x = 5'),
 
 # Another session holds the lease: false, the command does not run, the
 # NOTICE and the LOG line name the holder.
-my $holder = $node->background_psql('postgres');
-my $holder_pid = $holder->query_safe('SELECT pg_backend_pid()');
-like(
-	$holder->query_safe(
-		q{SELECT lockable_acquire('direct-held', '1 min', '0', true)}),
-	qr/^\d+$/,
-	'a second session holds direct-held');
+my ($holder, $holder_pid, $held) =
+  keepalive_session($node, 'direct-held', '1 min');
+like($held, qr/^\d+$/, 'a second session holds direct-held');
 my $refused_before = stat_value($node, 'refused');
 my $log_offset = -s $node->logfile;
 ($out, $err) = psql_verbose(
@@ -354,11 +350,8 @@ $holder->quit;
 
 # The session running the command is terminated: its keepalive lease ends
 # with it, at once.
-my $victim = $node->background_psql('postgres');
-my $victim_pid = $victim->query_safe('SELECT pg_backend_pid()');
-$victim->query_until(qr/running/,
-	"\\echo running\nSELECT lockable_run('direct-kill', 'SELECT pg_sleep(600)', '1 min');\n"
-);
+my ($victim, $victim_pid) = start_query($node,
+	"SELECT lockable_run('direct-kill', 'SELECT pg_sleep(600)', '1 min');");
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT keepalive FROM lockable_leases WHERE name = 'direct-kill' AND pid = $victim_pid"

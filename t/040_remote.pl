@@ -37,7 +37,6 @@ use lib $FindBin::RealBin;
 use LockableTest;
 use HTTP::Tiny;
 use IO::Socket::INET;
-use IPC::Run;
 use JSON::PP;
 use MIME::Base64;
 use Time::HiRes qw(usleep time);
@@ -56,7 +55,8 @@ my $timeout = $PostgreSQL::Test::Utils::timeout_default;
 my $token = 'lk-secret-' . join('', map { sprintf '%04x', int(rand(65536)) } 1 .. 6);
 my $standin_log = "$tmp/standin.log";
 my $portfile = "$tmp/standin.port";
-my $standin = IPC::Run::start(
+# (start_process stops it however the test ends, before the nodes' teardown)
+my $standin = start_process(
 	[
 		'/usr/bin/python3', "$FindBin::RealBin/remote_standin.py",
 		'--port', '0', '--portfile', $portfile, '--lease', '3',
@@ -64,18 +64,9 @@ my $standin = IPC::Run::start(
 	],
 	'<', \undef, '>', "$tmp/standin.out", '2>', "$tmp/standin.err");
 
-# stop it however the test ends (this runs before the nodes' teardown)
-END
-{
-	local $?;
-	$standin->kill_kill(grace => 5) if defined $standin;
-}
-
-my $deadline = time() + $timeout;
-usleep(50_000) until -s $portfile || time() > $deadline;
-BAIL_OUT('the stand-in service did not start: '
-	  . PostgreSQL::Test::Utils::slurp_file("$tmp/standin.err"))
-  unless -s $portfile;
+wait_until(sub { -s $portfile })
+  or BAIL_OUT('the stand-in service did not start: '
+	  . PostgreSQL::Test::Utils::slurp_file("$tmp/standin.err"));
 my $standin_port = PostgreSQL::Test::Utils::slurp_file($portfile);
 chomp $standin_port;
 like($standin_port, qr/^\d+$/, 'the stand-in service is listening');
@@ -155,19 +146,6 @@ sub settle_abandoned
 			}),
 		"the stand-in answered the $n given-up acquires of $name");
 	control('steal', { name => $name });
-}
-
-# run $cond until it returns true, up to the TAP timeout
-sub wait_until
-{
-	my ($cond) = @_;
-	my $until = time() + $timeout;
-	while (time() < $until)
-	{
-		return 1 if $cond->();
-		usleep(50_000);
-	}
-	return 0;
 }
 
 #
@@ -323,11 +301,10 @@ is(rsql("SELECT lockable_acquire('r6', '1min') IS NULL"), 't',
 is(stat_value($node, 'remote_refused') - $refused, 1, 'lockable_stats.remote_refused counts it');
 is(lease_count($node, 'r6'), '0', 'no lease r6 is left');
 
-my $s6 = $node->background_psql('postgres', on_error_stop => 0);
-my $s6_pid = $s6->query_safe('SELECT pg_backend_pid()');
 my $asked = scalar(requests('r6', 'acquire'));
-$s6->query_until(qr/waiting/,
-	"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('r6', '1min', '5s');\n");
+my ($s6, $s6_pid) = start_query($node,
+	"SET lockable.remote = on;\nSELECT lockable_acquire('r6', '1min', '5s');",
+	on_error_stop => 0);
 ok(wait_until(sub { scalar(requests('r6', 'acquire')) >= $asked + 2 }),
 	'the waiting acquire of r6 asks the service again');
 is(direct('release', 'r6'), 1, 'the other client releases r6');
@@ -365,9 +342,9 @@ my %before = map { $_ => count_requests($_, 'acquire') } qw(r6x r6y r6z);
 my @waiters;
 foreach my $name (qw(r6x r6y r6z))
 {
-	my $s = $node->background_psql('postgres', on_error_stop => 0);
-	$s->query_until(qr/waiting/,
-		"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('$name', '1min', '5s') IS NULL;\n");
+	my ($s) = start_query($node,
+		"SET lockable.remote = on;\nSELECT lockable_acquire('$name', '1min', '5s') IS NULL;",
+		on_error_stop => 0);
 	push @waiters, $s;
 }
 sql(q{DO $$
@@ -395,9 +372,9 @@ control('steal', { name => $_ }) foreach qw(r6w r6x r6y r6z);
 # is held here, and gets it once it is let go of.
 my $t6h = rsql("SELECT lockable_acquire('r6h', '1min')");
 like($t6h, qr/^\d+$/, 'r6h acquired');
-my $s6h = $node->background_psql('postgres', on_error_stop => 0);
-$s6h->query_until(qr/waiting/,
-	"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('r6h', '1min', '1min') IS NOT NULL;\n");
+my ($s6h) = start_query($node,
+	"SET lockable.remote = on;\nSELECT lockable_acquire('r6h', '1min', '1min') IS NOT NULL;",
+	on_error_stop => 0);
 usleep(1_500_000);
 is(count_requests('r6h', 'acquire'), 1,
 	'while r6h is held here, its waiter sends no acquire');
@@ -559,10 +536,9 @@ settle_abandoned('r11', 1);
 set_conf('lockable.remote_lease', '300s', '300000');
 set_conf('lockable.remote_timeout', '60s', '60000');
 fault('acquire', 'hang');
-my $s12 = $node->background_psql('postgres', on_error_stop => 0);
-my $s12_pid = $s12->query_safe('SELECT pg_backend_pid()');
-$s12->query_until(qr/asking/,
-	"SET lockable.remote = on;\n\\echo asking\nSELECT lockable_acquire('r12', '1min');\n");
+my ($s12, $s12_pid) = start_query($node,
+	"SET lockable.remote = on;\nSELECT lockable_acquire('r12', '1min');",
+	on_error_stop => 0);
 ok($node->poll_query_until('postgres',
 		"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $s12_pid"),
 	'the acquiring backend waits for the service (wait_event_type Extension)');
@@ -896,10 +872,9 @@ SKIP:
 
 	# cancel, with a timeout that would not end the request
 	set_conf('lockable.remote_timeout', '60s', '60000');
-	my $s20 = $node->background_psql('postgres', on_error_stop => 0);
-	my $s20_pid = $s20->query_safe('SELECT pg_backend_pid()');
-	$s20->query_until(qr/asking/,
-		"SET lockable.remote = on;\n\\echo asking\nSELECT lockable_acquire('r20c', '1min');\n");
+	my ($s20, $s20_pid) = start_query($node,
+		"SET lockable.remote = on;\nSELECT lockable_acquire('r20c', '1min');",
+		on_error_stop => 0);
 	ok($node->poll_query_until('postgres',
 			"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $s20_pid"),
 		'the acquiring backend waits for the name to resolve');
