@@ -19,25 +19,8 @@ lockable.worker_naptime = 100ms
 lockable.max_leases = 5
 });
 
-# One column of lockable_stats (quoted, in case one is a keyword)
-sub stat_value
-{
-	my ($name) = @_;
-	return $node->safe_psql('postgres', qq{SELECT "$name" FROM lockable_stats});
-}
-
-# Run SQL expected to fail; return psql's stderr, with the SQLSTATE shown.
-sub sql_error
-{
-	my ($sql) = @_;
-	my ($ret, $stdout, $stderr) =
-	  $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
-	isnt($ret, 0, "fails: $sql");
-	return $stderr;
-}
-
 # The worker is running, and is not a backend connected to a database.
-my $worker_pid = stat_value('worker_pid');
+my $worker_pid = stat_value($node, 'worker_pid');
 like($worker_pid, qr/^\d+$/, 'lockable_stats shows the worker pid');
 is( $node->safe_psql(
 		'postgres',
@@ -52,7 +35,7 @@ my $tokens = $node->safe_psql('postgres',
 	"SELECT lockable_acquire('sweep-a', '300ms'), lockable_acquire('sweep-b', '300ms')"
 );
 like($tokens, qr/^\d+\|\d+$/, 'two short leases acquired');
-is(stat_value('leases'), '2', 'lockable_stats counts the two leases');
+is(stat_value($node, 'leases'), '2', 'lockable_stats counts the two leases');
 
 # lockable_stats.leases counts table entries, expired or not: only the
 # worker's sweep can bring it back to 0 here, since nothing else touches
@@ -88,16 +71,11 @@ is( $node->safe_psql(
 my $holder_token = $node->safe_psql('postgres',
 	"SELECT lockable_acquire('sweep-w', '10min')");
 like($holder_token, qr/^\d+$/, 'holder acquired sweep-w');
-my $waited_before = stat_value('waited');
+my $waited_before = stat_value($node, 'waited');
 
-my $waiter = $node->background_psql('postgres');
-my $waiter_pid = $waiter->query_safe('SELECT pg_backend_pid()');
-$waiter->query_until(qr/waiting/,
-	"\\echo waiting\nSELECT lockable_acquire('sweep-w', '1min', NULL);\n");
-ok( $node->poll_query_until(
-		'postgres',
-		"SELECT waiters = 1 FROM lockable_leases WHERE name = 'sweep-w'"),
-	'the waiter is queued on sweep-w');
+my ($waiter, $waiter_pid) = start_query($node,
+	"SELECT lockable_acquire('sweep-w', '1min', NULL);");
+ok(wait_for_waiters($node, 'sweep-w', 1), 'the waiter is queued on sweep-w');
 is( $node->safe_psql(
 		'postgres',
 		"SELECT lockable_heartbeat('sweep-w', $holder_token, '200ms')"),
@@ -115,7 +93,7 @@ is( $node->safe_psql(
 	),
 	't',
 	'lockable_leases shows the waiter as the holder');
-is(stat_value('waited') - $waited_before, 1, 'lockable_stats.waited counts the wait');
+is(stat_value($node, 'waited') - $waited_before, 1, 'lockable_stats.waited counts the wait');
 is( $node->safe_psql(
 		'postgres', "SELECT lockable_release('sweep-w', $holder_token)"),
 	'f',
@@ -129,21 +107,21 @@ $waiter->quit;
 # leaves the held leases alone, and takes new leases again once the worker
 # has swept the expired ones.
 #
-is(stat_value('leases'), '0', 'no leases left before filling the table');
-my $full_before = stat_value('table_full');
+is(stat_value($node, 'leases'), '0', 'no leases left before filling the table');
+my $full_before = stat_value($node, 'table_full');
 my @held = split /\|/,
   $node->safe_psql('postgres',
 	"SELECT lockable_acquire('cap-1', '1min'), lockable_acquire('cap-2', '1min'), "
 	  . "lockable_acquire('cap-3', '1min'), lockable_acquire('cap-4', '1min'), "
 	  . "lockable_acquire('cap-5', '1min')");
 is(scalar(grep { /^\d+$/ } @held), 5, 'five leases fill the table');
-is(stat_value('leases'), '5', 'lockable_stats.leases is 5');
+is(stat_value($node, 'leases'), '5', 'lockable_stats.leases is 5');
 
-my $err = sql_error("SELECT lockable_acquire('cap-6', '1min')");
+my $err = sql_fails($node, "SELECT lockable_acquire('cap-6', '1min')");
 like($err, qr/ERROR:\s+54000:/, 'a sixth lease fails with SQLSTATE 54000');
 like($err, qr/HINT:.*lockable\.max_leases/,
 	'the hint names lockable.max_leases');
-is(stat_value('table_full') - $full_before, 1, 'lockable_stats.table_full counts the refusal');
+is(stat_value($node, 'table_full') - $full_before, 1, 'lockable_stats.table_full counts the refusal');
 
 # A name that is already held is busy, not an error, even when full.
 is( $node->safe_psql(
@@ -163,7 +141,7 @@ is( $node->safe_psql(
 	'the refused lease does not exist');
 
 # Shorten the five leases to 100ms with a heartbeat, and let them expire.
-my $expired_before = stat_value('expired');
+my $expired_before = stat_value($node, 'expired');
 is( $node->safe_psql(
 		'postgres',
 		"SELECT bool_and(lockable_heartbeat(name, token, '100ms')) FROM lockable_leases WHERE name LIKE 'cap-%'"
@@ -173,13 +151,13 @@ is( $node->safe_psql(
 ok( $node->poll_query_until(
 		'postgres', "SELECT leases = 0 FROM lockable_stats"),
 	'the worker swept the five expired leases');
-is(stat_value('expired') - $expired_before, 5, 'lockable_stats.expired counts them');
+is(stat_value($node, 'expired') - $expired_before, 5, 'lockable_stats.expired counts them');
 
 my $again = $node->safe_psql('postgres',
 	"SELECT count(lockable_acquire(n, '1min')) FROM unnest(ARRAY['cap-6', 'cap-7', 'cap-8', 'cap-9', 'cap-10']) AS n"
 );
 is($again, '5', 'after the sweep, five new leases can be acquired');
-$err = sql_error("SELECT lockable_acquire('cap-11', '1min')");
+$err = sql_fails($node, "SELECT lockable_acquire('cap-11', '1min')");
 like($err, qr/ERROR:\s+54000:/, 'and the limit still applies');
 
 $node->stop;

@@ -14,7 +14,7 @@ use Test::More;
 use FindBin;
 use lib $FindBin::RealBin;
 use LockableTest;
-use Time::HiRes qw(usleep time);
+use Time::HiRes qw(time);
 
 my $node = lockable_node('keepalive', q{
 lockable.worker_naptime = 100ms
@@ -26,26 +26,13 @@ sub sql
 	return $node->safe_psql('postgres', $query);
 }
 
-# One column of lockable_stats
-sub stat_value
-{
-	my ($name) = @_;
-	return sql(qq{SELECT "$name" FROM lockable_stats});
-}
-
 # Run $query until it returns something other than 'wait', and return
 # that; give up (returning 'wait') after the usual TAP timeout.
 sub poll_result
 {
 	my ($query) = @_;
-	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
 	my $result;
-	while (1)
-	{
-		$result = sql($query);
-		last if $result ne 'wait' || time() > $deadline;
-		usleep(100_000);
-	}
+	wait_until(sub { ($result = sql($query)) ne 'wait' });
 	return $result;
 }
 
@@ -65,10 +52,7 @@ sub wait_lease_gone
 sub keepalive_holder
 {
 	my ($name, $ttl) = @_;
-	my $session = $node->background_psql('postgres');
-	my $pid = $session->query_safe('SELECT pg_backend_pid()');
-	my $token = $session->query_safe(
-		"SELECT lockable_acquire('$name', '$ttl', '0', true)");
+	my ($session, $pid, $token) = keepalive_session($node, $name, $ttl);
 	like($token, qr/^\d+$/, "keepalive lease $name acquired for $ttl");
 	return ($session, $pid, $token);
 }
@@ -94,7 +78,7 @@ is( sql(
 	),
 	't',
 	'it has been renewed, with the same token');
-cmp_ok(stat_value('renewals'), '>', 0, 'lockable_stats.renewals counts renewals');
+cmp_ok(stat_value($node, 'renewals'), '>', 0, 'lockable_stats.renewals counts renewals');
 
 # Others cannot take it meanwhile.
 is(sql("SELECT lockable_acquire('ka', '1s') IS NULL"),
@@ -103,13 +87,13 @@ is(sql("SELECT lockable_acquire('ka', '1s', '1500ms') IS NULL"),
 	't', 'not even by waiting longer than its ttl');
 
 # The holder disconnects normally: the lease ends with the session.
-my $ended_before = stat_value('session_ended');
-my $expired_before = stat_value('expired');
+my $ended_before = stat_value($node, 'session_ended');
+my $expired_before = stat_value($node, 'expired');
 $h1->quit;
 ok(wait_lease_gone('ka', 0), 'the lease is gone after its session quit');
-is(stat_value('session_ended') - $ended_before,
+is(stat_value($node, 'session_ended') - $ended_before,
 	1, 'lockable_stats.session_ended counts it');
-is(stat_value('expired') - $expired_before,
+is(stat_value($node, 'expired') - $expired_before,
 	0, 'it was ended with its session, not by expiry');
 like(sql("SELECT lockable_acquire('ka', '1min')"),
 	qr/^\d+$/, 'another session can acquire it now');
@@ -119,13 +103,13 @@ is(sql("SELECT lockable_force_release('ka')"), 't', 'cleanup');
 # Same when the holder is terminated with pg_terminate_backend.
 #
 my ($h2, $h2_pid, $t2) = keepalive_holder('kt', '1s');
-$ended_before = stat_value('session_ended');
-$expired_before = stat_value('expired');
+$ended_before = stat_value($node, 'session_ended');
+$expired_before = stat_value($node, 'expired');
 is(sql("SELECT pg_terminate_backend($h2_pid)"), 't', 'holder terminated');
 ok(wait_lease_gone('kt', 0), 'the lease is gone after its holder was terminated');
-is(stat_value('session_ended') - $ended_before,
+is(stat_value($node, 'session_ended') - $ended_before,
 	1, 'lockable_stats.session_ended counts it');
-is(stat_value('expired') - $expired_before,
+is(stat_value($node, 'expired') - $expired_before,
 	0, 'it was ended with its session, not by expiry');
 $h2->quit;
 
@@ -134,13 +118,9 @@ $h2->quit;
 # session ends.
 #
 my ($h3, $h3_pid, $t3) = keepalive_holder('kw', '1s');
-my $waiter = $node->background_psql('postgres');
-my $waiter_pid = $waiter->query_safe('SELECT pg_backend_pid()');
-$waiter->query_until(qr/waiting/,
-	"\\echo waiting\nSELECT lockable_acquire('kw', '1min', '2min');\n");
-ok( $node->poll_query_until(
-		'postgres',
-		"SELECT waiters = 1 FROM lockable_leases WHERE name = 'kw'"),
+my ($waiter, $waiter_pid) =
+  start_query($node, "SELECT lockable_acquire('kw', '1min', '2min');");
+ok(wait_for_waiters($node, 'kw', 1),
 	'a waiter is queued behind the keepalive lease');
 
 # The waiter stays queued while the holder lives, past the holder's ttl.
@@ -150,7 +130,7 @@ $state = poll_result(
 	  . "ELSE 'wait' END");
 is($state, 'held', 'the holder keeps the lease past its ttl while a waiter waits');
 
-$ended_before = stat_value('session_ended');
+$ended_before = stat_value($node, 'session_ended');
 $h3->quit;
 my $wt = $waiter->query_safe('');
 like($wt, qr/^\d+$/, 'the waiter got the lease when the holder quit');
@@ -160,7 +140,7 @@ is( sql(
 	),
 	't',
 	'lockable_leases shows the waiter as the holder');
-is(stat_value('session_ended') - $ended_before,
+is(stat_value($node, 'session_ended') - $ended_before,
 	1, 'lockable_stats.session_ended counts the holder\'s lease');
 is($waiter->query_safe("SELECT lockable_release('kw', $wt)"),
 	't', 'the waiter releases it');
@@ -171,7 +151,7 @@ $waiter->quit;
 # another session with its token.  The same session also held a keepalive
 # lease, whose end shows that the session's end has been dealt with.
 #
-my $leases_before = stat_value('leases');
+my $leases_before = stat_value($node, 'leases');
 my ($tp, $tk) = split /\n/,
   sql("SELECT lockable_acquire('plain', '1min'); "
 	  . "SELECT lockable_acquire('plain-ka', '1min', '0', true)");
@@ -204,9 +184,9 @@ is($state, 'gone', 'the keepalive lease ended although its session lives');
 cmp_ok($lifetime, '>=', 2, 'it lived at least lockable.max_hold');
 is(sql("SELECT count(*) FROM pg_stat_activity WHERE pid = $h4_pid"),
 	'1', 'the holding session is still connected');
-is(stat_value('expired'), '1', 'it expired');
-is(stat_value('session_ended'), '0', 'it was not ended as a session end');
-cmp_ok(stat_value('renewals'), '>', 0, 'it had been renewed before');
+is(stat_value($node, 'expired'), '1', 'it expired');
+is(stat_value($node, 'session_ended'), '0', 'it was not ended as a session end');
+cmp_ok(stat_value($node, 'renewals'), '>', 0, 'it had been renewed before');
 ok( $node->log_contains(
 		qr/WARNING:\s+lockable: keepalive of lease "mh" stopped after lockable\.max_hold/,
 		$log_offset),

@@ -27,13 +27,6 @@ sub sql
 	return $node->safe_psql('postgres', $query);
 }
 
-# One column of lockable_stats
-sub stat_value
-{
-	my ($name) = @_;
-	return sql(qq{SELECT "$name" FROM lockable_stats});
-}
-
 #
 # SIGHUP: the worker takes a new lockable.worker_naptime.
 #
@@ -66,14 +59,12 @@ ok( $node->poll_query_until(
 #
 # Kill the worker with SIGTERM while a plain and a keepalive lease are held.
 #
-my $holder = $node->background_psql('postgres');
-my $tk = $holder->query_safe(
-	"SELECT lockable_acquire('keep', '4s', '0', true)");
+my ($holder, undef, $tk) = keepalive_session($node, 'keep', '4s');
 like($tk, qr/^\d+$/, 'a session holds a keepalive lease with ttl 4s');
 my $tp = sql("SELECT lockable_acquire('plain', '1min')");
 like($tp, qr/^\d+$/, 'a plain lease is held too');
 
-my $old_pid = stat_value('worker_pid');
+my $old_pid = stat_value($node, 'worker_pid');
 like($old_pid, qr/^\d+$/, 'the worker is running');
 
 # The worker has no PGPROC in the proc array, so pg_terminate_backend()
@@ -92,18 +83,18 @@ is(sql("SELECT name || '=' || token FROM lockable_leases ORDER BY name"),
 
 # Keepalive renewal goes on: wait for a renewal made by the new worker.
 my $renewals = sql("SELECT renewals FROM lockable_leases WHERE name = 'keep'");
-my $stats_renewals = stat_value('renewals');
+my $stats_renewals = stat_value($node, 'renewals');
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT renewals > $renewals FROM lockable_leases WHERE name = 'keep'"),
 	'the new worker renews the keepalive lease');
-cmp_ok(stat_value('renewals'), '>', $stats_renewals,
+cmp_ok(stat_value($node, 'renewals'), '>', $stats_renewals,
 	'lockable_stats.renewals goes on counting');
 is(sql("SELECT token FROM lockable_leases WHERE name = 'keep'"),
 	$tk, 'the keepalive lease keeps its token');
 
 # Expiry sweeping goes on.
-my $expired = stat_value('expired');
+my $expired = stat_value($node, 'expired');
 like(sql("SELECT lockable_acquire('short', '100ms')"),
 	qr/^\d+$/, 'a lease with ttl 100ms acquired');
 ok( $node->poll_query_until(
@@ -112,7 +103,7 @@ ok( $node->poll_query_until(
 	'the new worker sweeps it when it expires');
 
 # The end of a keepalive session still wakes the (new) worker.
-my $ended = stat_value('session_ended');
+my $ended = stat_value($node, 'session_ended');
 $holder->quit;
 ok( $node->poll_query_until(
 		'postgres',

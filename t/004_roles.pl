@@ -10,32 +10,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
-my $node = PostgreSQL::Test::Cluster->new('roles');
-$node->init(extra => [ '--encoding=UTF8', '--no-locale' ]);
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
-lockable.worker_naptime = 100ms
-});
-$node->start;
+my $node = lockable_node('roles', "lockable.worker_naptime = 100ms\n",
+	extra => [ '--encoding=UTF8', '--no-locale' ]);
 $node->safe_psql(
 	'postgres', q{
-CREATE EXTENSION lockable;
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
 CREATE ROLE carol LOGIN IN ROLE alice;
 });
-
-# Run SQL as a role (the bootstrap superuser if none); dies on error.
-sub sql_as
-{
-	my ($user, $query, $db) = @_;
-	$db //= 'postgres';
-	my $connstr = $node->connstr($db);
-	$connstr .= " user=$user" if defined $user;
-	return $node->safe_psql($db, $query, connstr => $connstr);
-}
 
 # Run SQL as a role, expecting an error; returns stderr, which shows the
 # SQLSTATE.
@@ -50,12 +36,12 @@ sub error_as
 	return $stderr;
 }
 
-sub sql { return sql_as(undef, @_); }
+sub sql { return sql_as($node, undef, @_); }
 
 #
 # A lease acquired by alice.
 #
-my $t = sql_as('alice', "SELECT lockable_acquire('r', '1min')");
+my $t = sql_as($node, 'alice', "SELECT lockable_acquire('r', '1min')");
 like($t, qr/^\d+$/, 'alice acquired lease r');
 is(sql("SELECT owner FROM lockable_leases WHERE name = 'r'"),
 	'alice', 'lockable_leases shows alice as the owner');
@@ -71,17 +57,17 @@ is(sql("SELECT token = $t AND renewals = 0 FROM lockable_leases WHERE name = 'r'
 	't', 'the lease is untouched by bob\'s attempts');
 
 # The token is shown to members of the owning role only.
-is(sql_as('bob', "SELECT token IS NULL FROM lockable_leases WHERE name = 'r'"),
+is(sql_as($node, 'bob', "SELECT token IS NULL FROM lockable_leases WHERE name = 'r'"),
 	't', 'bob sees the lease without its token');
-is(sql_as('alice', "SELECT token FROM lockable_leases WHERE name = 'r'"),
+is(sql_as($node, 'alice', "SELECT token FROM lockable_leases WHERE name = 'r'"),
 	$t, 'alice sees the token');
-is(sql_as('carol', "SELECT token FROM lockable_leases WHERE name = 'r'"),
+is(sql_as($node, 'carol', "SELECT token FROM lockable_leases WHERE name = 'r'"),
 	$t, 'carol, a member of alice, sees the token');
 
 # carol may act for alice.
-is(sql_as('carol', "SELECT lockable_heartbeat('r', $t)"),
+is(sql_as($node, 'carol', "SELECT lockable_heartbeat('r', $t)"),
 	't', 'carol renews alice\'s lease');
-is(sql_as('carol', "SELECT lockable_release('r', $t)"),
+is(sql_as($node, 'carol', "SELECT lockable_release('r', $t)"),
 	't', 'carol releases alice\'s lease');
 is(sql("SELECT count(*) FROM lockable_leases WHERE name = 'r'"),
 	'0', 'the lease is gone');
@@ -89,7 +75,7 @@ is(sql("SELECT count(*) FROM lockable_leases WHERE name = 'r'"),
 #
 # lockable_force_release is for privileged roles only.
 #
-$t = sql_as('alice', "SELECT lockable_acquire('f', '1min')");
+$t = sql_as($node, 'alice', "SELECT lockable_acquire('f', '1min')");
 like($t, qr/^\d+$/, 'alice acquired lease f');
 foreach my $user ('bob', 'alice')
 {
@@ -108,22 +94,22 @@ is(sql("SELECT count(*) FROM lockable_leases WHERE name = 'f'"),
 	'0', 'the lease is gone');
 is(sql("SELECT forced FROM lockable_stats") - $forced,
 	1, 'lockable_stats.forced counts it');
-is(sql_as('alice', "SELECT lockable_release('f', $t)"),
+is(sql_as($node, 'alice', "SELECT lockable_release('f', $t)"),
 	'f', 'alice\'s token no longer releases it');
 
 # Granting EXECUTE is how an administrator delegates it.
 sql("GRANT EXECUTE ON FUNCTION lockable_force_release(text) TO bob");
-$t = sql_as('alice', "SELECT lockable_acquire('f', '1min')");
-is(sql_as('bob', "SELECT lockable_force_release('f')"),
+$t = sql_as($node, 'alice', "SELECT lockable_acquire('f', '1min')");
+is(sql_as($node, 'bob', "SELECT lockable_force_release('f')"),
 	't', 'with EXECUTE granted, bob force-releases alice\'s lease');
 
 #
 # Names are per database.
 #
 sql('CREATE DATABASE other');
-sql_as(undef, 'CREATE EXTENSION lockable', 'other');
+sql_as($node, undef, 'CREATE EXTENSION lockable', 'other');
 my $t1 = sql("SELECT lockable_acquire('same', '1min')");
-my $t2 = sql_as(undef, "SELECT lockable_acquire('same', '1min')", 'other');
+my $t2 = sql_as($node, undef, "SELECT lockable_acquire('same', '1min')", 'other');
 like($t1, qr/^\d+$/, 'lease "same" acquired in database postgres');
 like($t2, qr/^\d+$/, 'lease "same" acquired in database other as well');
 isnt($t1, $t2, 'with different tokens');
@@ -131,13 +117,13 @@ is(sql("SELECT leases FROM lockable_stats"), '2', 'these are two leases');
 is(sql("SELECT string_agg(token::text, ',') FROM lockable_leases"),
 	$t1, 'each database sees only its own lease (postgres)');
 is( sql_as(
-		undef, "SELECT string_agg(token::text, ',') FROM lockable_leases",
+		$node, undef, "SELECT string_agg(token::text, ',') FROM lockable_leases",
 		'other'),
 	$t2,
 	'each database sees only its own lease (other)');
 is(sql("SELECT lockable_release('same', $t2)"),
 	'f', 'the other database\'s token does not release this one');
-is(sql_as(undef, "SELECT lockable_release('same', $t2)", 'other'),
+is(sql_as($node, undef, "SELECT lockable_release('same', $t2)", 'other'),
 	't', 'released in database other');
 is(sql("SELECT token FROM lockable_leases WHERE name = 'same'"),
 	$t1, 'the lease in database postgres is still held');

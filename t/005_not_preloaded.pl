@@ -11,6 +11,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
 my $node = PostgreSQL::Test::Cluster->new('not_preloaded');
 $node->init;
@@ -31,9 +34,7 @@ foreach my $query (
 	'SELECT * FROM lockable_leases',
 	'SELECT * FROM lockable_stats')
 {
-	($ret, $stdout, $stderr) =
-	  $node->psql('postgres', "\\set VERBOSITY verbose\n$query");
-	isnt($ret, 0, "fails: $query");
+	$stderr = sql_fails($node, $query);
 	like(
 		$stderr,
 		qr/ERROR:\s+55000:\s+lockable must be loaded via shared_preload_libraries/,

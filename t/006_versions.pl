@@ -42,9 +42,7 @@ SKIP:
 # A waiting acquire
 my $holder = $node->safe_psql('postgres',
 	q{SELECT lockable_acquire('v', ttl => '1 min')});
-my $waiter = $node->background_psql('postgres');
-$waiter->query_until(qr/waiting/, q{
-\echo waiting
+my ($waiter) = start_query($node, q{
 SET application_name = 'waiter';
 SELECT lockable_acquire('v', wait => '1 min');
 });

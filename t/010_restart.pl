@@ -15,42 +15,28 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use Time::HiRes qw(usleep time);
 
-my $node = PostgreSQL::Test::Cluster->new('clean_restart');
-$node->init;
-
 # A short default ttl keeps the ttl horizon, and so any grace period, short.
-$node->append_conf(
-	'postgresql.conf', q{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node('clean_restart', q{
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 });
-$node->start;
 $node->safe_psql(
 	'postgres', q{
-CREATE EXTENSION lockable;
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
 CREATE DATABASE other;
 });
 $node->safe_psql('other', 'CREATE EXTENSION lockable');
 
-my $state_file = $node->data_dir . '/pg_lockable/leases.state';
-my $horizon_file = $node->data_dir . '/pg_lockable/horizon';
+my $state_file = lockable_path($node, 'leases.state');
+my $horizon_file = lockable_path($node, 'horizon');
 
-# Run SQL as a role (the bootstrap superuser if none); dies on error.
-sub sql_as
-{
-	my ($user, $query, $db) = @_;
-	$db //= 'postgres';
-	my $connstr = $node->connstr($db);
-	$connstr .= " user=$user" if defined $user;
-	return $node->safe_psql($db, $query, connstr => $connstr);
-}
-
-sub sql { return sql_as(undef, @_); }
+sub sql { return sql_as($node, undef, @_); }
 
 # The leases of a database as the superuser (a member of every role, so it
 # sees every token): name => { column => value }.  Times as epoch seconds.
@@ -59,7 +45,7 @@ sub leases_of
 	my ($db) = @_;
 	my %leases;
 	my $rows = sql_as(
-		undef, q{
+		$node, undef, q{
 SELECT name, token, owner, coalesce(pid::text, 'NULL'),
        extract(epoch FROM acquired_at), extract(epoch FROM expires_at),
        extract(epoch FROM ttl), keepalive, renewals
@@ -87,20 +73,18 @@ FROM lockable_leases ORDER BY name}, $db);
 # Leases held by two roles in two databases, one renewed, and a keepalive
 # lease whose session stays connected until the shutdown.
 #
-my $a_token = sql_as('alice', "SELECT lockable_acquire('job-a', '1min')");
+my $a_token = sql_as($node, 'alice', "SELECT lockable_acquire('job-a', '1min')");
 like($a_token, qr/^\d+$/, 'alice acquired job-a');
-my $b_token = sql_as('bob', "SELECT lockable_acquire('job-b', '45s')");
+my $b_token = sql_as($node, 'bob', "SELECT lockable_acquire('job-b', '45s')");
 like($b_token, qr/^\d+$/, 'bob acquired job-b');
-is(sql_as('bob', "SELECT lockable_heartbeat('job-b', $b_token, '50s')"),
+is(sql_as($node, 'bob', "SELECT lockable_heartbeat('job-b', $b_token, '50s')"),
 	't', 'bob renewed job-b with a new ttl');
 my $o_token =
-  sql_as('alice', "SELECT lockable_acquire('job-a', '40s')", 'other');
+  sql_as($node, 'alice', "SELECT lockable_acquire('job-a', '40s')", 'other');
 like($o_token, qr/^\d+$/,
 	'alice acquired a lease of the same name in the other database');
 
-my $keeper = $node->background_psql('postgres');
-my $k_token = $keeper->query_safe(
-	"SELECT lockable_acquire('kept', '3s', keepalive => true)");
+my ($keeper, undef, $k_token) = keepalive_session($node, 'kept', '3s');
 like($k_token, qr/^\d+$/, 'a keepalive lease acquired');
 
 my $before = leases_of('postgres');
@@ -171,7 +155,7 @@ cmp_ok(abs($after_other->{'job-a'}{expires} - $before_other->{'job-a'}{expires})
 # The restored leases are held: nobody else gets them.
 is(sql("SELECT lockable_acquire('job-a', '3s', wait => '0') IS NULL"),
 	't', 'a restored lease cannot be acquired by someone else');
-is(sql_as('bob', "SELECT lockable_acquire('job-a', '3s') IS NULL", 'other'),
+is(sql_as($node, 'bob', "SELECT lockable_acquire('job-a', '3s') IS NULL", 'other'),
 	't', 'nor the restored lease of the other database');
 is(sql("SELECT lockable_is_held('job-a', $a_token)"),
 	't', 'lockable_is_held sees the restored lease with its old token');
@@ -185,11 +169,11 @@ cmp_ok($new_token, '>', $max_before,
 	'its token is greater than every token granted before the restart');
 
 # The owners renew and release their restored leases with the old tokens.
-is(sql_as('alice', "SELECT lockable_heartbeat('job-a', $a_token)"),
+is(sql_as($node, 'alice', "SELECT lockable_heartbeat('job-a', $a_token)"),
 	't', 'alice renews job-a with its old token');
-is(sql_as('bob', "SELECT lockable_release('job-b', $b_token)"),
+is(sql_as($node, 'bob', "SELECT lockable_release('job-b', $b_token)"),
 	't', 'bob releases job-b with its old token');
-is(sql_as('alice', "SELECT lockable_release('job-a', $o_token)", 'other'),
+is(sql_as($node, 'alice', "SELECT lockable_release('job-a', $o_token)", 'other'),
 	't', 'alice releases job-a of the other database with its old token');
 my $b_again = sql("SELECT lockable_acquire('job-b', '3s')");
 cmp_ok($b_again, '>', $new_token,
@@ -206,7 +190,7 @@ is(sql("SELECT string_agg(name, ',') FROM lockable_leases"),
 # A lease whose deadline passes while the server is down is expired at the
 # next start, and free at once; a longer one is still restored.
 #
-my $brief_token = sql_as('alice', "SELECT lockable_acquire('brief', '2s')");
+my $brief_token = sql_as($node, 'alice', "SELECT lockable_acquire('brief', '2s')");
 like($brief_token, qr/^\d+$/, 'alice acquired brief for 2s');
 my $brief_expires = sql(
 	"SELECT extract(epoch FROM expires_at) FROM lockable_leases WHERE name = 'brief'"
@@ -236,7 +220,7 @@ my $brief_again =
   sql("SELECT lockable_acquire('brief', '3s', wait => '0')");
 like($brief_again, qr/^\d+$/, 'the lease that expired while down is free at once');
 cmp_ok($brief_again, '>', $brief_token, 'with a greater token');
-is(sql_as('alice', "SELECT lockable_heartbeat('brief', $brief_token)"),
+is(sql_as($node, 'alice', "SELECT lockable_heartbeat('brief', $brief_token)"),
 	'f', 'the old token of the expired lease no longer renews it');
 
 #

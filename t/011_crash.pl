@@ -19,30 +19,26 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 
 # A node whose postmaster reinitializes after a backend crash (the test
 # framework turns restart_after_crash off by default).
 sub crash_node
 {
 	my ($name, $extra) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf(
-		'postgresql.conf', qq{
-shared_preload_libraries = 'lockable'
+	return lockable_node($name, qq{
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 restart_after_crash = on
 $extra
 });
-	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION lockable');
-	return $node;
 }
 
 my $node = crash_node('crash', '');
-my $state_file = $node->data_dir . '/pg_lockable/leases.state';
-my $horizon_file = $node->data_dir . '/pg_lockable/horizon';
+my $state_file = lockable_path($node, 'leases.state');
+my $horizon_file = lockable_path($node, 'horizon');
 
 sub sql
 {
@@ -58,26 +54,6 @@ sub tokens_reserved
 	is(length($data), 32, 'the horizon file is 32 bytes long');
 	my ($magic, $version, $reserved) = unpack('L L Q', $data);
 	return $reserved;
-}
-
-# Kill a backend with SIGKILL, as the OOM killer would, and wait until the
-# postmaster has reinitialized and accepts connections again.
-sub crash_backend
-{
-	my ($n) = @_;
-	my $offset = -s $n->logfile;
-	my $victim = $n->background_psql('postgres', on_error_stop => 0);
-	my $pid = $victim->query_safe('SELECT pg_backend_pid()');
-	$victim->query_until(qr/sleeping/,
-		"\\echo sleeping\nSELECT pg_sleep(60);\n");
-	is(kill('KILL', $pid), 1, "backend $pid killed with SIGKILL");
-	$n->wait_for_log(qr/all server processes terminated; reinitializing/,
-		$offset);
-	ok($n->poll_query_until('postgres', 'SELECT true'),
-		'the server accepts connections again after the crash');
-	# psql has lost its connection and exited
-	eval { $victim->quit; };
-	return $offset;
 }
 
 # Acquire name with a wait long enough to outlast any grace period here;

@@ -31,32 +31,13 @@ lockable.default_ttl = '3s'
 lockable.max_ttl = '5s'
 });
 
-my $state_file = $node->data_dir . '/pg_lockable/leases.state';
-my $horizon_file = $node->data_dir . '/pg_lockable/horizon';
+my $state_file = lockable_path($node, 'leases.state');
+my $horizon_file = lockable_path($node, 'horizon');
 
 sub sql
 {
 	my ($query) = @_;
 	return $node->safe_psql('postgres', $query);
-}
-
-sub read_raw
-{
-	my ($path) = @_;
-	open(my $fh, '<:raw', $path) or die "could not read \"$path\": $!";
-	local $/;
-	my $data = <$fh>;
-	close($fh);
-	return $data;
-}
-
-sub write_raw
-{
-	my ($path, $data) = @_;
-	open(my $fh, '>:raw', $path) or die "could not write \"$path\": $!";
-	print $fh $data;
-	close($fh) or die "could not close \"$path\": $!";
-	return;
 }
 
 # The server log since $offset shows no crashed process.

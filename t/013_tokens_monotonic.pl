@@ -52,7 +52,7 @@ sub acquire_after_grace
 }
 
 my $node = lockable_node('tokens', $settings);
-my $dir = $node->data_dir . '/pg_lockable';
+my $dir = lockable_path($node);
 
 #
 # pg_lockable/ deleted after a clean stop.

@@ -31,8 +31,8 @@ lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 lockable.max_ttl = '30s'
 });
-my $dir = $node->data_dir . '/pg_lockable';
-my $state_file = "$dir/leases.state";
+my $dir = lockable_path($node);
+my $state_file = lockable_path($node, 'leases.state');
 
 # Whatever happens, leave the directory removable for the cleanup.
 END { chmod(0755, $dir) if defined $dir && -d $dir; }
@@ -74,9 +74,7 @@ SELECT try(\$q\$SELECT count(*) FROM generate_series(1, $n) AS i
 #
 # Leases held when the disk goes bad.
 #
-my $keeper = $node->background_psql('postgres');
-my $tk = $keeper->query_safe(
-	"SELECT lockable_acquire('kept', '2s', keepalive => true)");
+my ($keeper, undef, $tk) = keepalive_session($node, 'kept', '2s');
 like($tk, qr/^\d+$/, 'a keepalive lease with a 2s ttl');
 my $tp = sql("SELECT lockable_acquire('plain', '10s')");
 like($tp, qr/^\d+$/, 'a plain lease for 10s');

@@ -27,7 +27,7 @@ my $node = lockable_node(
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 });
-my $state_file = $node->data_dir . '/pg_lockable/leases.state';
+my $state_file = lockable_path($node, 'leases.state');
 
 sub sql
 {
@@ -64,7 +64,7 @@ sub crc32c
 sub rewrite_state
 {
 	my (%change) = @_;
-	my $data = slurp_file($state_file);
+	my $data = read_raw($state_file);
 	my ($magic, $version) = unpack('L< L<', $data);
 	is(sprintf('%08X', $magic), '4C4B4C53', 'leases.state has the right magic number');
 	my $header_len = $version == 1 ? 40 : 104;
@@ -97,10 +97,7 @@ sub rewrite_state
 	}
 	my $body = substr($data, 0, length($data) - 4);
 	substr($data, length($data) - 4, 4) = pack('L<', crc32c($body));
-
-	open(my $fh, '>:raw', $state_file) or die "could not write $state_file: $!";
-	print $fh $data;
-	close($fh) or die "could not close $state_file: $!";
+	write_raw($state_file, $data);
 	return;
 }
 

@@ -22,7 +22,7 @@ my $node = lockable_node(
 lockable.worker_naptime = 100ms
 lockable.default_ttl = '3s'
 });
-my $horizon_file = $node->data_dir . '/pg_lockable/horizon';
+my $horizon_file = lockable_path($node, 'horizon');
 
 sub sql
 {

@@ -75,11 +75,9 @@ sub wait_sleeping
 my $held = sql("SELECT lockable_acquire('pool-a', '1 min')");
 like($held, qr/^\d+$/, 'pool-a is held');
 
-my $victim = $node->background_psql('postgres', on_error_stop => 0);
-my $victim_pid = $victim->query_safe('SELECT pg_backend_pid()');
-$victim->query_until(qr/waiting/,
-	"\\echo waiting\nSELECT * FROM lockable_acquire_any(ARRAY['pool-a'], wait => NULL);\n"
-);
+my ($victim, $victim_pid) = start_query($node,
+	"SELECT * FROM lockable_acquire_any(ARRAY['pool-a'], wait => NULL);",
+	on_error_stop => 0);
 ok(wait_sleeping($victim_pid), 'a session waits in lockable_acquire_any');
 
 my $waiting = any_waiters();
@@ -107,11 +105,8 @@ SKIP:
 }
 
 # Another pool waiter is still woken when the lease ends.
-my $next = $node->background_psql('postgres');
-my $next_pid = $next->query_safe('SELECT pg_backend_pid()');
-$next->query_until(qr/waiting/,
-	"\\echo waiting\nSELECT name FROM lockable_acquire_any(ARRAY['pool-a'], wait => '1 min');\n"
-);
+my ($next, $next_pid) = start_query($node,
+	"SELECT name FROM lockable_acquire_any(ARRAY['pool-a'], wait => '1 min');");
 ok(wait_sleeping($next_pid), 'a second session waits for the pool');
 is(sql("SELECT lockable_release('pool-a', $held)"), 't', 'pool-a released');
 is($next->query_safe(''), 'pool-a', 'the second waiter got pool-a');
@@ -125,15 +120,7 @@ is(sql("SELECT count(lockable_force_release(name)) FROM lockable_leases"),
 #
 like(sql("SELECT lockable_acquire('job', '1 min')"),
 	qr/^\d+$/, 'job acquired for 1 min');
-my $offset = -s $node->logfile;
-my $doomed = $node->background_psql('postgres', on_error_stop => 0);
-my $doomed_pid = $doomed->query_safe('SELECT pg_backend_pid()');
-is(kill('KILL', $doomed_pid), 1, 'a backend is killed with SIGKILL');
-$node->wait_for_log(qr/all server processes terminated; reinitializing/,
-	$offset);
-ok($node->poll_query_until('postgres', 'SELECT true'),
-	'the server accepts connections again after the crash');
-eval { $doomed->quit; };
+crash_backend($node, 'a backend is killed with SIGKILL');
 is(sql("SELECT grace_until > now() + '20 s' FROM lockable_stats"),
 	't', 'a crash grace period runs');
 

@@ -104,12 +104,6 @@ sub pid_of
 	return $run->{h}{KIDS}[0]{PID};
 }
 
-sub lease_count
-{
-	my ($name) = @_;
-	return sql("SELECT count(*) FROM lockable_leases WHERE name = '$name'");
-}
-
 sub wait_lease
 {
 	my ($name) = @_;
@@ -317,7 +311,7 @@ close($fh);
 chmod(0644, $noexec);
 ($rc) = run_tool('-d', $dsn, '-n', 'job', '--', $noexec);
 is($rc, 126, 'a command that cannot be executed gives 126');
-is(lease_count('job'), 0, 'every lease was released');
+is(lease_count($node, 'job'), 0, 'every lease was released');
 
 # The environment: LOCKABLE_NAME, LOCKABLE_TOKEN = the lease's token
 ($rc, $out, $err) = run_tool(
@@ -330,7 +324,7 @@ is($rc, 0, 'a command reading the lease');
 like($out, qr/^report (\d+)\n\1\|00:00:30\|f$/,
 	'LOCKABLE_NAME and LOCKABLE_TOKEN are the lease, a plain one with the ttl given'
 );
-is(lease_count('report'), 0, 'the lease is released after the command');
+is(lease_count($node, 'report'), 0, 'the lease is released after the command');
 
 # Connection defaults from the PG* environment, as psql
 {
@@ -369,30 +363,24 @@ cmp_ok($secs, '>=', 0.4, 'it waited');
 # --wait: queued behind the holder, runs when the holder releases
 my $run = start_tool('-d', $dsn, '-n', 'busy', '--wait', '1m', '--',
 	'sh', '-c', 'echo "ran with $LOCKABLE_TOKEN"; exit 5');
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'busy'"),
-	'--wait: queued behind the holder');
+ok(wait_for_waiters($node, 'busy', 1), '--wait: queued behind the holder');
 is(sql("SELECT lockable_release('busy', $holder)"), 't', 'the holder releases');
 $rc = finish_tool($run);
 is($rc, 5, '--wait: the command ran once the lease was free');
 like($run->{out}, qr/^ran with (\d+)$/, '--wait: with a token');
 $run->{out} =~ /(\d+)/;
 cmp_ok($1, '>', $holder, '--wait: a newer token than the holder\'s');
-is(lease_count('busy'), 0, '--wait: released afterwards');
+is(lease_count($node, 'busy'), 0, '--wait: released afterwards');
 
 # A signal while waiting for the lease cancels the wait
 $holder = sql("SELECT lockable_acquire('busy', '5 min')");
 $run = start_tool('-d', $dsn, '-n', 'busy', '--wait', 'forever', '--',
 	'touch', $marker);
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'busy'"),
-	'--wait forever: queued');
+ok(wait_for_waiters($node, 'busy', 1), '--wait forever: queued');
 $run->{h}->signal('TERM');
 $rc = finish_tool($run);
 is($rc, 128 + 15, 'SIGTERM while waiting: exit status 143');
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 0 FROM lockable_leases WHERE name = 'busy'"),
-	'SIGTERM while waiting: no longer queued');
+ok(wait_for_waiters($node, 'busy', 0), 'SIGTERM while waiting: no longer queued');
 ok(!-e $marker, 'SIGTERM while waiting: the command did not run');
 sql("SELECT lockable_release('busy', $holder)");
 
@@ -463,7 +451,7 @@ $run->{h}->signal('TERM');
 $rc = finish_tool($run);
 is($rc, 7, 'SIGTERM: the command\'s exit status');
 like($run->{out}, qr/got TERM/, 'SIGTERM was forwarded to the command');
-is(lease_count('signal'), 0, 'SIGTERM: the lease was released');
+is(lease_count($node, 'signal'), 0, 'SIGTERM: the lease was released');
 cmp_ok($run->{elapsed}, '<', 15, 'SIGTERM: did not wait for the command\'s sleep');
 
 $run = start_tool('-d', $dsn, '-n', 'signal', '--', 'sh', '-c',
@@ -472,7 +460,7 @@ ok(wait_output($run, qr/ready/), 'the command is running');
 $run->{h}->signal('TERM');
 $rc = finish_tool($run);
 is($rc, 128 + 15, 'SIGTERM: a command killed by it gives 143');
-is(lease_count('signal'), 0, 'SIGTERM: the lease was released');
+is(lease_count($node, 'signal'), 0, 'SIGTERM: the lease was released');
 
 # If lockable-run itself is killed, the command gets --kill-signal (Linux)
 SKIP:
@@ -512,7 +500,7 @@ $rc = finish_tool($run);
 is($rc, 4, 'restart: the command ran to its end');
 like($run->{err}, qr/lost the connection to the database.*renewed again/s,
 	'restart: reported the outage and the recovery');
-is(lease_count('restart'), 0, 'restart: released afterwards');
+is(lease_count($node, 'restart'), 0, 'restart: released afterwards');
 
 # A restart while the connection is idle, and the command ends before the
 # next heartbeat: the release notices the closed connection and reconnects.
@@ -526,7 +514,7 @@ close($fh);
 $rc = finish_tool($run);
 is($rc, 0, 'restart between heartbeats: the command\'s status');
 is($run->{err}, '', 'restart between heartbeats: no complaint');
-is(lease_count('restart'), 0, 'restart between heartbeats: released');
+is(lease_count($node, 'restart'), 0, 'restart between heartbeats: released');
 
 #
 # The server freezes (SIGSTOP on all of its processes): heartbeats hang,

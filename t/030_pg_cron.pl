@@ -51,6 +51,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use Time::HiRes qw(usleep time);
 
 my $started = time();
@@ -194,18 +197,6 @@ sub sql
 	return $node->safe_psql('postgres', $query);
 }
 
-sub stat_value
-{
-	my ($name) = @_;
-	return sql(qq{SELECT "$name" FROM lockable_stats});
-}
-
-sub lease_count
-{
-	my ($name) = @_;
-	return sql("SELECT count(*) FROM lockable_leases WHERE name = '$name'");
-}
-
 # Run SQL in one psql session, going on after errors, with the SQLSTATE
 # shown: (stdout, stderr).
 sub psql_verbose
@@ -235,13 +226,13 @@ like($err, qr/ERROR:\s+22023: lease name must not be empty/,
   psql_verbose(q{SELECT lockable_run('direct', 'SELECT 1', '-1 s')});
 like($err, qr/ERROR:\s+22023: ttl must be positive/,
 	'a negative ttl is lockable_acquire\'s error 22023');
-is(lease_count('direct'), '0', 'no lease is left by the argument errors');
+is(lease_count($node, 'direct'), '0', 'no lease is left by the argument errors');
 
 # A command that succeeds: true, its effects committed with the caller's
 # transaction, the lease released.  Several statements are fine.
 sql('CREATE TABLE direct_log (x int)');
-my $acquired_before = stat_value('acquired');
-my $released_before = stat_value('released');
+my $acquired_before = stat_value($node, 'acquired');
+my $released_before = stat_value($node, 'released');
 is( sql(
 		q{SELECT lockable_run('direct', 'INSERT INTO direct_log VALUES (1); INSERT INTO direct_log VALUES (2)')}
 	),
@@ -249,10 +240,10 @@ is( sql(
 	'lockable_run returns true when it ran the command');
 is(sql('SELECT string_agg(x::text, \',\' ORDER BY x) FROM direct_log'),
 	'1,2', 'the command ran');
-is(lease_count('direct'), '0', 'the lease is released after the command');
-cmp_ok(stat_value('acquired') - $acquired_before,
+is(lease_count($node, 'direct'), '0', 'the lease is released after the command');
+cmp_ok(stat_value($node, 'acquired') - $acquired_before,
 	'>=', 1, 'lockable_stats.acquired counts the lease');
-cmp_ok(stat_value('released') - $released_before,
+cmp_ok(stat_value($node, 'released') - $released_before,
 	'>=', 1, 'lockable_stats.released counts its release');
 
 # A command that fails: the error reaches the caller with its SQLSTATE, the
@@ -263,7 +254,7 @@ like($err, qr/ERROR:\s+22012: division by zero/,
 	'an error in the command reaches the caller unchanged');
 is(sql('SELECT count(*) FROM direct_log WHERE x = 3'),
 	'0', 'the failed command\'s effects are rolled back');
-is(lease_count('direct'), '0', 'the lease is released after an error');
+is(lease_count($node, 'direct'), '0', 'the lease is released after an error');
 like(sql(q{SELECT lockable_acquire('direct', '1 min')}),
 	qr/^\d+$/, 'the name can be acquired again after the error');
 is(sql(q{SELECT lockable_force_release('direct')}), 't', 'cleanup');
@@ -293,7 +284,7 @@ like($err, qr/ERROR:\s+2D000: invalid transaction termination/,
 	'a procedure that COMMITs fails with 2D000 inside lockable_run');
 is(sql('SELECT count(*) FROM direct_log WHERE x = 4'),
 	'0', 'and its work is rolled back');
-is(lease_count('direct'), '0', 'the lease is released after it');
+is(lease_count($node, 'direct'), '0', 'the lease is released after it');
 
 # SECURITY INVOKER: the command runs with the caller's rights.
 sql(q{CREATE ROLE direct_user; CREATE TABLE direct_secret (x int)});
@@ -302,7 +293,7 @@ sql(q{CREATE ROLE direct_user; CREATE TABLE direct_secret (x int)});
 SELECT lockable_run('direct-priv', 'INSERT INTO direct_secret VALUES (1)');});
 like($err, qr/ERROR:\s+42501: permission denied for table direct_secret/,
 	'the command runs with the caller\'s rights');
-is(lease_count('direct-priv'), '0', 'the lease is released after it');
+is(lease_count($node, 'direct-priv'), '0', 'the lease is released after it');
 
 is( sql(
 		q{SELECT prosecdef, provolatile, proparallel FROM pg_proc WHERE oid = 'lockable_run(text, text, interval)'::regprocedure}
@@ -335,14 +326,10 @@ is(sql('SELECT count(*) FROM direct_log WHERE x = 5'),
 
 # Another session holds the lease: false, the command does not run, the
 # NOTICE and the LOG line name the holder.
-my $holder = $node->background_psql('postgres');
-my $holder_pid = $holder->query_safe('SELECT pg_backend_pid()');
-like(
-	$holder->query_safe(
-		q{SELECT lockable_acquire('direct-held', '1 min', '0', true)}),
-	qr/^\d+$/,
-	'a second session holds direct-held');
-my $refused_before = stat_value('refused');
+my ($holder, $holder_pid, $held) =
+  keepalive_session($node, 'direct-held', '1 min');
+like($held, qr/^\d+$/, 'a second session holds direct-held');
+my $refused_before = stat_value($node, 'refused');
 my $log_offset = -s $node->logfile;
 ($out, $err) = psql_verbose(
 	q{SELECT lockable_run('direct-held', 'INSERT INTO direct_log VALUES (6)')});
@@ -357,23 +344,20 @@ ok( $node->log_contains(
 		qr/LOG:\s+lockable_run: lease "direct-held" is held by another session \(pid $holder_pid, since [^)]+\); skipped/,
 		$log_offset),
 	'the server log has the reason too');
-cmp_ok(stat_value('refused') - $refused_before,
+cmp_ok(stat_value($node, 'refused') - $refused_before,
 	'>=', 1, 'lockable_stats.refused counts the skip');
 $holder->quit;
 
 # The session running the command is terminated: its keepalive lease ends
 # with it, at once.
-my $victim = $node->background_psql('postgres');
-my $victim_pid = $victim->query_safe('SELECT pg_backend_pid()');
-$victim->query_until(qr/running/,
-	"\\echo running\nSELECT lockable_run('direct-kill', 'SELECT pg_sleep(600)', '1 min');\n"
-);
+my ($victim, $victim_pid) = start_query($node,
+	"SELECT lockable_run('direct-kill', 'SELECT pg_sleep(600)', '1 min');");
 ok( $node->poll_query_until(
 		'postgres',
 		"SELECT keepalive FROM lockable_leases WHERE name = 'direct-kill' AND pid = $victim_pid"
 	),
 	'a running command holds a keepalive lease');
-my $ended_before = stat_value('session_ended');
+my $ended_before = stat_value($node, 'session_ended');
 is(sql("SELECT pg_terminate_backend($victim_pid)"),
 	't', 'the session running the command is terminated');
 ok( $node->poll_query_until(
@@ -381,7 +365,7 @@ ok( $node->poll_query_until(
 		"SELECT NOT EXISTS (SELECT FROM lockable_leases WHERE name = 'direct-kill')"
 	),
 	'its lease ends with the session');
-cmp_ok(stat_value('session_ended') - $ended_before,
+cmp_ok(stat_value($node, 'session_ended') - $ended_before,
 	'>=', 1, 'lockable_stats.session_ended counts it');
 # psql has exited with the connection: quitting it finds a broken pipe.
 eval { $victim->quit; };

@@ -40,7 +40,6 @@ use FindBin;
 use lib $FindBin::RealBin;
 use LockableTest;
 use IPC::Run;
-use Time::HiRes qw(usleep time);
 
 my $pgbouncer = '/usr/sbin/pgbouncer';
 plan skip_all => "$pgbouncer is not installed" unless -x $pgbouncer;
@@ -55,13 +54,6 @@ sub sql
 {
 	my ($query) = @_;
 	return $node->safe_psql('postgres', $query);
-}
-
-# One column of lockable_stats
-sub stat_value
-{
-	my ($name) = @_;
-	return sql(qq{SELECT "$name" FROM lockable_stats});
 }
 
 #
@@ -100,16 +92,10 @@ pidfile = $dir/pgbouncer.pid
 EOF
 close $fh;
 
+# start_process: PgBouncer is not left behind, even when the test dies.
 my ($bouncer_out, $bouncer_err) = ('', '');
-my $bouncer =
-  IPC::Run::start([ $pgbouncer, "$dir/pgbouncer.ini" ],
+my $bouncer = start_process([ $pgbouncer, "$dir/pgbouncer.ini" ],
 	'>', \$bouncer_out, '2>', \$bouncer_err);
-
-# Never leave PgBouncer behind, even when the test dies.
-END
-{
-	$bouncer->kill_kill if defined $bouncer && $bouncer->pumpable;
-}
 
 my $bconnstr =
   "host=127.0.0.1 port=$bport dbname=postgres user=$user sslmode=disable";
@@ -127,15 +113,7 @@ sub bouncer_psql
 	return ($? >> 8, $stdout, $stderr);
 }
 
-my $ready = 0;
-my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
-while (time() < $deadline)
-{
-	my ($ret) = bouncer_psql('SELECT 1');
-	if ($ret == 0) { $ready = 1; last; }
-	usleep(100_000);
-}
-if (!$ready)
+if (!wait_until(sub { (bouncer_psql('SELECT 1'))[0] == 0 }))
 {
 	diag "pgbouncer stderr: $bouncer_err";
 	diag slurp_file("$dir/pgbouncer.log") if -f "$dir/pgbouncer.log";
@@ -294,9 +272,7 @@ like($token, qr/^\d+$/, 'client A acquires job again');
 $cb->query_until(qr/waiting/,
 	"\\echo waiting\nSELECT lockable_acquire('job', ttl => '10 s', wait => '30 s');\n"
 );
-ok( $node->poll_query_until(
-		'postgres', "SELECT waiters = 1 FROM lockable_leases WHERE name = 'job'"),
-	'client B waits for job');
+ok(wait_for_waiters($node, 'job', 1), 'client B waits for job');
 my $b_wait_pid = sql(
 	"SELECT pid FROM pg_stat_activity "
 	  . "WHERE query LIKE '%wait => ''30 s''%' AND pid <> pg_backend_pid()");
@@ -353,7 +329,7 @@ my ($k_token, $k_pid) =
   with_pid($k, "lockable_acquire('ka', ttl => '1 s', keepalive => true)");
 like($k_token, qr/^\d+$/, 'client K acquires keepalive lease ka through the pooler');
 $k->quit;
-my $renewals_before = stat_value('renewals');
+my $renewals_before = stat_value($node, 'renewals');
 
 # Only the worker can keep it alive past its ttl now: wait until it has been
 # renewed twice and is older than its ttl (an expired lease is not shown).
@@ -363,7 +339,7 @@ ok( $node->poll_query_until(
 		  . "WHERE name = 'ka' AND token = $k_token AND pid = $k_pid AND keepalive"
 	),
 	'after client K disconnected, the keepalive lease outlives its 1 s ttl');
-cmp_ok(stat_value('renewals'), '>', $renewals_before,
+cmp_ok(stat_value($node, 'renewals'), '>', $renewals_before,
 	'renewed by the worker: its server connection is alive in the pool');
 is(sql("SELECT count(*) FROM pg_stat_activity WHERE pid = $k_pid"),
 	'1', 'the server connection that acquired it is still connected');

@@ -33,9 +33,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
+use lib $FindBin::RealBin;
+use LockableTest;
 use HTTP::Tiny;
 use IO::Socket::INET;
-use IPC::Run;
 use JSON::PP;
 use MIME::Base64;
 use Time::HiRes qw(usleep time);
@@ -54,7 +55,8 @@ my $timeout = $PostgreSQL::Test::Utils::timeout_default;
 my $token = 'lk-secret-' . join('', map { sprintf '%04x', int(rand(65536)) } 1 .. 6);
 my $standin_log = "$tmp/standin.log";
 my $portfile = "$tmp/standin.port";
-my $standin = IPC::Run::start(
+# (start_process stops it however the test ends, before the nodes' teardown)
+my $standin = start_process(
 	[
 		'/usr/bin/python3', "$FindBin::RealBin/remote_standin.py",
 		'--port', '0', '--portfile', $portfile, '--lease', '3',
@@ -62,18 +64,9 @@ my $standin = IPC::Run::start(
 	],
 	'<', \undef, '>', "$tmp/standin.out", '2>', "$tmp/standin.err");
 
-# stop it however the test ends (this runs before the nodes' teardown)
-END
-{
-	local $?;
-	$standin->kill_kill(grace => 5) if defined $standin;
-}
-
-my $deadline = time() + $timeout;
-usleep(50_000) until -s $portfile || time() > $deadline;
-BAIL_OUT('the stand-in service did not start: '
-	  . PostgreSQL::Test::Utils::slurp_file("$tmp/standin.err"))
-  unless -s $portfile;
+wait_until(sub { -s $portfile })
+  or BAIL_OUT('the stand-in service did not start: '
+	  . PostgreSQL::Test::Utils::slurp_file("$tmp/standin.err"));
 my $standin_port = PostgreSQL::Test::Utils::slurp_file($portfile);
 chomp $standin_port;
 like($standin_port, qr/^\d+$/, 'the stand-in service is listening');
@@ -155,40 +148,20 @@ sub settle_abandoned
 	control('steal', { name => $name });
 }
 
-# run $cond until it returns true, up to the TAP timeout
-sub wait_until
-{
-	my ($cond) = @_;
-	my $until = time() + $timeout;
-	while (time() < $until)
-	{
-		return 1 if $cond->();
-		usleep(50_000);
-	}
-	return 0;
-}
-
 #
 # The node
 #
 delete $ENV{LOCKABLE_AUTH_TOKEN};
-my $node = PostgreSQL::Test::Cluster->new('remote');
-$node->init(extra => [ '--encoding=UTF8', '--no-locale' ]);
-$node->append_conf(
-	'postgresql.conf', qq{
-shared_preload_libraries = 'lockable'
+my $node = lockable_node(
+	'remote', qq{
 lockable.worker_naptime = 100ms
 lockable.remote_url = '$base/v1'
 lockable.remote_token = '$token'
 lockable.remote_lease = 3s
 lockable.remote_heartbeat_interval = 300ms
 lockable.remote_timeout = 1s
-});
-$node->start;
-$node->safe_psql('postgres', q{
-CREATE EXTENSION lockable;
-CREATE ROLE plain LOGIN;
-});
+}, extra => [ '--encoding=UTF8', '--no-locale' ]);
+$node->safe_psql('postgres', 'CREATE ROLE plain LOGIN');
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
@@ -210,15 +183,6 @@ sub sql_error
 	$all_errors .= $err;
 	isnt($ret, 0, "fails: $query");
 	return $err;
-}
-
-sub stat_value { return sql(qq{SELECT "$_[0]" FROM lockable_stats}); }
-
-# the rows of lockable_leases for a name (a SQL expression)
-sub rows_for
-{
-	my ($name_sql) = @_;
-	return sql("SELECT count(*) FROM lockable_leases WHERE name = $name_sql");
 }
 
 # Change a setting in postgresql.conf, reload, and wait until new
@@ -262,19 +226,19 @@ ok( wait_until(
 ok(standin_holds('r1'), 'the stand-in still holds r1');
 is(sql("SELECT remote_state = 'held' AND remote_failures = 0 AND remote_heartbeat_at > '$hb_at' FROM lockable_leases WHERE name = 'r1'"),
 	't', 'r1 is still held, and remote_heartbeat_at has advanced');
-cmp_ok(stat_value('remote_heartbeats'), '>=', 10,
+cmp_ok(stat_value($node, 'remote_heartbeats'), '>=', 10,
 	'lockable_stats.remote_heartbeats counts the heartbeats');
-is(stat_value('remote_heartbeat_errors'), '0', 'no heartbeat failed');
+is(stat_value($node, 'remote_heartbeat_errors'), '0', 'no heartbeat failed');
 
 #
 # 3. Release: true, and the service lets go before it returns.
 #
-my $released = stat_value('remote_released');
+my $released = stat_value($node, 'remote_released');
 is(rsql("SELECT lockable_release('r1', $t1)"), 't', 'lockable_release of r1 returns true');
 ok(!standin_holds('r1'), 'the stand-in no longer holds r1 when it returned');
 is(scalar(requests('r1', 'release')), 1, 'one release of r1 was sent');
-is(stat_value('remote_released') - $released, 1, 'lockable_stats.remote_released counts it');
-is(rows_for("'r1'"), '0', 'r1 is gone from lockable_leases');
+is(stat_value($node, 'remote_released') - $released, 1, 'lockable_stats.remote_released counts it');
+is(lease_count($node, 'r1'), '0', 'r1 is gone from lockable_leases');
 $t1 = rsql("SELECT lockable_acquire('r1', '1min')");
 like($t1, qr/^\d+$/, 'r1 can be acquired again at once');
 is(rsql("SELECT lockable_release('r1', $t1)"), 't', 'and released');
@@ -283,8 +247,8 @@ is(rsql("SELECT lockable_release('r1', $t1)"), 'f', 'a second release returns fa
 #
 # 4. A local expiry lets go on the service.
 #
-$released = stat_value('remote_released');
-my $expired = stat_value('expired');
+$released = stat_value($node, 'remote_released');
+my $expired = stat_value($node, 'expired');
 my $t4 = rsql("SELECT lockable_acquire('r4', '1s')");
 like($t4, qr/^\d+$/, 'r4 acquired for 1 s');
 ok(wait_until(sub { !standin_holds('r4') }), 'the stand-in lets go of r4');
@@ -293,7 +257,7 @@ ok($node->poll_query_until('postgres',
 	'r4 is gone, lockable_stats.remote_released counts it');
 is(scalar(grep { $_->{status} == 200 } requests('r4', 'release')),
 	1, 'the worker sent the release of r4');
-cmp_ok(stat_value('expired'), '>', $expired, 'r4 expired locally');
+cmp_ok(stat_value($node, 'expired'), '>', $expired, 'r4 expired locally');
 is(rsql("SELECT lockable_heartbeat('r4', $t4)"), 'f', 'r4 cannot be renewed after its expiry');
 
 #
@@ -317,7 +281,7 @@ is($state, 'alive', 'r5 is held after twice its ttl while its session lives');
 ok(standin_holds('r5'), 'the stand-in holds r5');
 is(sql("SELECT keepalive AND pid = $s5_pid FROM lockable_leases WHERE name = 'r5'"),
 	't', 'lockable_leases shows r5 as keepalive, held by the session');
-my $ended = stat_value('session_ended');
+my $ended = stat_value($node, 'session_ended');
 $s5->quit;
 ok(wait_until(sub { !standin_holds('r5') }),
 	'the stand-in lets go of r5 after the session ended');
@@ -331,17 +295,16 @@ ok($node->poll_query_until('postgres',
 # 6. Exclusion against another client of the service.
 #
 is(direct('acquire', 'r6'), 1, 'another client acquires r6 on the service');
-my $refused = stat_value('remote_refused');
+my $refused = stat_value($node, 'remote_refused');
 is(rsql("SELECT lockable_acquire('r6', '1min') IS NULL"), 't',
 	'lockable_acquire of r6 returns NULL');
-is(stat_value('remote_refused') - $refused, 1, 'lockable_stats.remote_refused counts it');
-is(rows_for("'r6'"), '0', 'no lease r6 is left');
+is(stat_value($node, 'remote_refused') - $refused, 1, 'lockable_stats.remote_refused counts it');
+is(lease_count($node, 'r6'), '0', 'no lease r6 is left');
 
-my $s6 = $node->background_psql('postgres', on_error_stop => 0);
-my $s6_pid = $s6->query_safe('SELECT pg_backend_pid()');
 my $asked = scalar(requests('r6', 'acquire'));
-$s6->query_until(qr/waiting/,
-	"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('r6', '1min', '5s');\n");
+my ($s6, $s6_pid) = start_query($node,
+	"SET lockable.remote = on;\nSELECT lockable_acquire('r6', '1min', '5s');",
+	on_error_stop => 0);
 ok(wait_until(sub { scalar(requests('r6', 'acquire')) >= $asked + 2 }),
 	'the waiting acquire of r6 asks the service again');
 is(direct('release', 'r6'), 1, 'the other client releases r6');
@@ -379,9 +342,9 @@ my %before = map { $_ => count_requests($_, 'acquire') } qw(r6x r6y r6z);
 my @waiters;
 foreach my $name (qw(r6x r6y r6z))
 {
-	my $s = $node->background_psql('postgres', on_error_stop => 0);
-	$s->query_until(qr/waiting/,
-		"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('$name', '1min', '5s') IS NULL;\n");
+	my ($s) = start_query($node,
+		"SET lockable.remote = on;\nSELECT lockable_acquire('$name', '1min', '5s') IS NULL;",
+		on_error_stop => 0);
 	push @waiters, $s;
 }
 sql(q{DO $$
@@ -409,9 +372,9 @@ control('steal', { name => $_ }) foreach qw(r6w r6x r6y r6z);
 # is held here, and gets it once it is let go of.
 my $t6h = rsql("SELECT lockable_acquire('r6h', '1min')");
 like($t6h, qr/^\d+$/, 'r6h acquired');
-my $s6h = $node->background_psql('postgres', on_error_stop => 0);
-$s6h->query_until(qr/waiting/,
-	"SET lockable.remote = on;\n\\echo waiting\nSELECT lockable_acquire('r6h', '1min', '1min') IS NOT NULL;\n");
+my ($s6h) = start_query($node,
+	"SET lockable.remote = on;\nSELECT lockable_acquire('r6h', '1min', '1min') IS NOT NULL;",
+	on_error_stop => 0);
 usleep(1_500_000);
 is(count_requests('r6h', 'acquire'), 1,
 	'while r6h is held here, its waiter sends no acquire');
@@ -425,7 +388,7 @@ ok(wait_until(sub { !standin_holds('r6h') }), 'the stand-in lets go of r6h');
 #
 # 7. A lease taken away on the service is lost.
 #
-my $lost = stat_value('remote_lost');
+my $lost = stat_value($node, 'remote_lost');
 my $t7 = rsql("SELECT lockable_acquire('r7', '1min')");
 like($t7, qr/^\d+$/, 'r7 acquired');
 my $log_offset = -s $node->logfile;
@@ -440,10 +403,10 @@ ok($node->log_contains(qr/DETAIL:  The service answered false to a heartbeat/, $
 	'it says the service answered false');
 is(sql("SELECT remote, remote_state, token FROM lockable_leases WHERE name = 'r7'"),
 	"t|lost|$t7", 'lockable_leases shows r7 lost, with its token');
-is(stat_value('remote_leases'), '0', 'r7 no longer counts as a remote lease');
+is(stat_value($node, 'remote_leases'), '0', 'r7 no longer counts as a remote lease');
 is(rsql("SELECT lockable_is_held('r7', $t7)"), 'f', 'lockable_is_held says r7 is not held');
 is(rsql("SELECT lockable_heartbeat('r7', $t7)"), 'f', 'its heartbeat returns false');
-is(rows_for("'r7'"), '0', 'after that the lost row of r7 is gone');
+is(lease_count($node, 'r7'), '0', 'after that the lost row of r7 is gone');
 is(rsql("SELECT lockable_release('r7', $t7)"), 'f', 'its release returns false too');
 is(scalar(requests('r7', 'release')), 0, 'no release of r7 was sent to the service');
 
@@ -453,7 +416,7 @@ ok($node->poll_query_until('postgres',
 		"SELECT remote_state = 'lost' FROM lockable_leases WHERE name = 'r7b'"),
 	'r7b is lost after it was stolen');
 is(rsql("SELECT lockable_release('r7b', $t7b)"), 'f', 'its release returns false');
-is(rows_for("'r7b'"), '0', 'after that the lost row of r7b is gone');
+is(lease_count($node, 'r7b'), '0', 'after that the lost row of r7b is gone');
 like(rsql("SELECT lockable_acquire('r7b', '1min')"), qr/^\d+$/,
 	'r7b can be acquired again');
 is(sql("SELECT lockable_force_release('r7b')"), 't', 'and force-released');
@@ -463,8 +426,8 @@ ok(wait_until(sub { !standin_holds('r7b') }), 'the stand-in lets go of r7b');
 # 8. Failing heartbeats are counted and retried; the lease is kept if one
 # succeeds in time, and lost otherwise.
 #
-my $hb_errors = stat_value('remote_heartbeat_errors');
-$lost = stat_value('remote_lost');
+my $hb_errors = stat_value($node, 'remote_heartbeat_errors');
+$lost = stat_value($node, 'remote_lost');
 my $t8 = rsql("SELECT lockable_acquire('r8', '1min')");
 like($t8, qr/^\d+$/, 'r8 acquired');
 fault('heartbeat', 'status', status => 503);
@@ -478,13 +441,13 @@ ok($node->poll_query_until('postgres',
 		"SELECT remote_state = 'held' AND remote_failures = 0 FROM lockable_leases WHERE name = 'r8'"),
 	'after the fault cleared, heartbeats of r8 succeed again');
 ok(standin_holds('r8'), 'the stand-in still holds r8');
-is(stat_value('remote_lost'), $lost, 'r8 was not lost');
+is(stat_value($node, 'remote_lost'), $lost, 'r8 was not lost');
 
 $log_offset = -s $node->logfile;
 fault('heartbeat', 'status', status => 503);
 ok($node->poll_query_until('postgres', "SELECT remote_lost > $lost FROM lockable_stats"),
 	'with the fault kept, lockable_stats.remote_lost counts r8');
-cmp_ok(stat_value('remote_heartbeat_errors') - $hb_errors, '>=', 2,
+cmp_ok(stat_value($node, 'remote_heartbeat_errors') - $hb_errors, '>=', 2,
 	'after more failed heartbeats');
 is(sql("SELECT remote_state FROM lockable_leases WHERE name = 'r8'"),
 	'lost', 'lockable_leases shows r8 lost');
@@ -504,7 +467,7 @@ ok(wait_until(sub { !standin_holds('r8') }), 'r8 runs out on the stand-in');
 #
 # 13. Bad answers to an acquire are errors, and leave no lease.
 #
-my $errors = stat_value('remote_errors');
+my $errors = stat_value($node, 'remote_errors');
 my @bad = (
 	[ 'status', { status => 500 }, qr/ERROR:  38000: lockable: remote acquire of "r13" failed: HTTP status 500/, '500' ],
 	[ 'status', { status => 302 }, qr/ERROR:  38000: .*HTTP status 302 \(redirects are not followed\)/, 'a 302 redirect' ],
@@ -519,11 +482,11 @@ foreach my $b (@bad)
 	my $err = sql_error("SELECT lockable_acquire('r13', '1min')");
 	like($err, $re, "$what: the acquire fails");
 	like($err, qr/DETAIL:  No lease was taken\./, "$what: it says no lease was taken");
-	is(rows_for("'r13'"), '0', "$what: no lease r13 is left");
+	is(lease_count($node, 'r13'), '0', "$what: no lease r13 is left");
 	fault('acquire', 'none');
 }
-is(stat_value('remote_errors') - $errors, scalar(@bad), 'lockable_stats.remote_errors counts them');
-is(stat_value('remote_leases'), '0', 'no remote lease is left');
+is(stat_value($node, 'remote_errors') - $errors, scalar(@bad), 'lockable_stats.remote_errors counts them');
+is(stat_value($node, 'remote_leases'), '0', 'no remote lease is left');
 like(rsql("SELECT lockable_acquire('r13', '1min')"), qr/^\d+$/,
 	'with the faults cleared, r13 can be acquired');
 is(rsql("SELECT lockable_release('r13', (SELECT token FROM lockable_leases WHERE name = 'r13'))"),
@@ -546,7 +509,7 @@ fault('acquire', 'big', bytes => 100000);
 my $err13 = sql_error("SELECT lockable_acquire('r13c', '1min')");
 like($err13, qr/ERROR:  08P01: lockable: remote acquire of "r13c" failed: the answer is longer than 65536 bytes/,
 	'an acquire answered with 100000 bytes fails with 08P01');
-is(rows_for("'r13c'"), '0', 'no lease r13c is left');
+is(lease_count($node, 'r13c'), '0', 'no lease r13c is left');
 fault('acquire', 'none');
 control('steal', { name => 'r13c' });	# the stand-in did take it
 
@@ -561,7 +524,7 @@ like($err, qr/ERROR:  08006: lockable: remote acquire of "r11" failed: no answer
 	'an acquire the service does not answer fails with 08006 naming lockable.remote_timeout');
 cmp_ok($took, '<', 20, 'it returned');
 note sprintf('the hung acquire returned after %.1f s', $took);
-is(rows_for("'r11'"), '0', 'no lease r11 is left');
+is(lease_count($node, 'r11'), '0', 'no lease r11 is left');
 fault('acquire', 'none');
 settle_abandoned('r11', 1);
 
@@ -573,10 +536,9 @@ settle_abandoned('r11', 1);
 set_conf('lockable.remote_lease', '300s', '300000');
 set_conf('lockable.remote_timeout', '60s', '60000');
 fault('acquire', 'hang');
-my $s12 = $node->background_psql('postgres', on_error_stop => 0);
-my $s12_pid = $s12->query_safe('SELECT pg_backend_pid()');
-$s12->query_until(qr/asking/,
-	"SET lockable.remote = on;\n\\echo asking\nSELECT lockable_acquire('r12', '1min');\n");
+my ($s12, $s12_pid) = start_query($node,
+	"SET lockable.remote = on;\nSELECT lockable_acquire('r12', '1min');",
+	on_error_stop => 0);
 ok($node->poll_query_until('postgres',
 		"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $s12_pid"),
 	'the acquiring backend waits for the service (wait_event_type Extension)');
@@ -588,7 +550,7 @@ like($s12->{stderr}, qr/ERROR:  canceling statement due to user request/,
 	'the acquire ended with "canceling statement due to user request"');
 $all_errors .= $s12->{stderr};
 $s12->{stderr} = '';
-is(rows_for("'r12'"), '0', 'no lease r12 is left');
+is(lease_count($node, 'r12'), '0', 'no lease r12 is left');
 is($s12->query_safe('SELECT 1'), '1', 'the session goes on');
 $s12->quit;
 
@@ -598,7 +560,7 @@ $took = time() - $start;
 like($err, qr/ERROR:  57014: canceling statement due to statement timeout/,
 	'under statement_timeout the acquire ends with "canceling statement due to statement timeout"');
 cmp_ok($took, '<', 20, 'it returned');
-is(rows_for("'r12'"), '0', 'no lease r12 is left');
+is(lease_count($node, 'r12'), '0', 'no lease r12 is left');
 fault('acquire', 'none');
 settle_abandoned('r12', 2);
 set_conf('lockable.remote_timeout', '1s', '1000');
@@ -662,7 +624,7 @@ is(sql("SELECT remote FROM lockable_leases WHERE name = 'l16'"), 'f',
 is(sql("SELECT lockable_heartbeat('l16', $l16)"), 't', 'it is renewed');
 is(sql("SELECT lockable_release('l16', $l16)"), 't', 'it is released');
 ok(!standin_holds('l16') && !requests('l16'), 'the service never heard of it');
-$expired = stat_value('expired');
+$expired = stat_value($node, 'expired');
 $start = time();
 like(sql("SELECT lockable_acquire('e16', '1s')"), qr/^\d+$/, 'a local lease with ttl 1 s');
 ok($node->poll_query_until('postgres',
@@ -671,7 +633,7 @@ ok($node->poll_query_until('postgres',
 $took = time() - $start;
 cmp_ok($took, '<', 10, 'in time although the service hangs');
 note sprintf('the local lease was swept %.1f s after it was acquired', $took);
-cmp_ok(stat_value('last_sweep_ms'), '<', 1000, 'lockable_stats.last_sweep_ms stays small');
+cmp_ok(stat_value($node, 'last_sweep_ms'), '<', 1000, 'lockable_stats.last_sweep_ms stays small');
 is(sql("SELECT remote_state FROM lockable_leases WHERE name = 'r16'"), 'held',
 	'r16 is still held (the remote lease is 30 s)');
 is(rsql("SELECT lockable_release('r16', $t16)"), 't', 'r16 is released');
@@ -734,10 +696,10 @@ ok($node->poll_query_until('postgres',
 	'r18 is lost after it was stolen');
 is(osql("SELECT lockable_release('r18', $t18)"), 'f',
 	'from database other, the release of lost r18 returns false');
-is(rows_for("'r18'"), '1', 'and the lost row of r18 is still there');
+is(lease_count($node, 'r18'), '1', 'and the lost row of r18 is still there');
 is(rsql("SELECT lockable_release('r18', $t18)"), 'f',
 	'in database postgres, the release of lost r18 returns false');
-is(rows_for("'r18'"), '0', 'and that clears the lost row');
+is(lease_count($node, 'r18'), '0', 'and that clears the lost row');
 
 #
 # 19. An error in the worker's remote requests does not stop the worker.
@@ -768,8 +730,8 @@ SKIP:
 	my ($soft, $hard) = PostgreSQL::Test::Utils::slurp_file("/proc/$wpid/limits")
 	  =~ /^Max open files\s+(\S+)\s+(\S+)/m;
 	$log_offset = -s $node->logfile;
-	my $hb_errors19 = stat_value('remote_heartbeat_errors');
-	my $expired19 = stat_value('expired');
+	my $hb_errors19 = stat_value($node, 'remote_heartbeat_errors');
+	my $expired19 = stat_value($node, 'expired');
 	like(sql("SELECT lockable_acquire('e19', '1s')"), qr/^\d+$/,
 		'a local lease e19 with ttl 1 s');
 	system($prlimit, '--pid', $wpid, "--nofile=$free:$hard") == 0
@@ -836,7 +798,7 @@ like($s17->{stderr}, qr/ERROR:  lockable\.remote is on but lockable\.remote_url 
 	'a session that turned remote mode on earlier cannot acquire without lockable.remote_url');
 $all_errors .= $s17->{stderr};
 $s17->quit;
-is(rows_for("'r17'"), '0', 'no lease r17 is left');
+is(lease_count($node, 'r17'), '0', 'no lease r17 is left');
 
 #
 # 10. A refused connection.
@@ -849,8 +811,8 @@ set_conf('lockable.remote_url', "'http://127.0.0.1:$closed_port/v1'");
 $err = sql_error("SELECT lockable_acquire('r10', '1min')");
 like($err, qr/ERROR:  08006: lockable: remote acquire of "r10" failed: /,
 	'an acquire against a closed port fails with 08006');
-is(rows_for("'r10'"), '0', 'no lease r10 is left');
-is(stat_value('remote_leases'), '0', 'no remote lease is left');
+is(lease_count($node, 'r10'), '0', 'no lease r10 is left');
+is(stat_value($node, 'remote_leases'), '0', 'no remote lease is left');
 set_conf('lockable.remote_url', "'$base/v1'");
 
 #
@@ -893,11 +855,11 @@ SKIP:
 	my $t20 = rsql("SELECT lockable_acquire('r20', '1min')");
 	like($t20, qr/^\d+$/, 'r20 acquired with the address that resolves');
 	set_conf('lockable.remote_url', "'http://slow.lockable.test:$standin_port/v1'");
-	$hb_errors = stat_value('remote_heartbeat_errors');
+	$hb_errors = stat_value($node, 'remote_heartbeat_errors');
 	ok($node->poll_query_until('postgres',
 			"SELECT remote_heartbeat_errors > $hb_errors FROM lockable_stats"),
 		'a heartbeat of r20 to the host that does not resolve fails');
-	$expired = stat_value('expired');
+	$expired = stat_value($node, 'expired');
 	$start = time();
 	like(sql("SELECT lockable_acquire('e20', '1s')"), qr/^\d+$/, 'a local lease with ttl 1 s');
 	ok($node->poll_query_until('postgres',
@@ -910,10 +872,9 @@ SKIP:
 
 	# cancel, with a timeout that would not end the request
 	set_conf('lockable.remote_timeout', '60s', '60000');
-	my $s20 = $node->background_psql('postgres', on_error_stop => 0);
-	my $s20_pid = $s20->query_safe('SELECT pg_backend_pid()');
-	$s20->query_until(qr/asking/,
-		"SET lockable.remote = on;\n\\echo asking\nSELECT lockable_acquire('r20c', '1min');\n");
+	my ($s20, $s20_pid) = start_query($node,
+		"SET lockable.remote = on;\nSELECT lockable_acquire('r20c', '1min');",
+		on_error_stop => 0);
 	ok($node->poll_query_until('postgres',
 			"SELECT wait_event_type = 'Extension' AND state = 'active' FROM pg_stat_activity WHERE pid = $s20_pid"),
 		'the acquiring backend waits for the name to resolve');
@@ -947,7 +908,7 @@ foreach my $case ([ q{'wrong-token'}, 'bad', 'a wrong token' ], [ q{''}, 'missin
 	like($err, qr/ERROR:  28000: lockable: remote acquire of "r9" failed: HTTP status 401/,
 		"$what: the acquire fails with 28000 and HTTP status 401");
 	like($err, qr/HINT:  Set lockable\.remote_token/, "$what: the hint names lockable.remote_token");
-	is(rows_for("'r9'"), '0', "$what: no lease r9 is left");
+	is(lease_count($node, 'r9'), '0', "$what: no lease r9 is left");
 	is_deeply([ map { "$_->{status} $_->{auth}" } requests('r9') ], ["401 $auth"],
 		"$what: the stand-in saw auth=$auth");
 }
