@@ -121,8 +121,9 @@ lockable_store_startup(void)
 /*
  * lockable_entry_key_match
  *		dynahash's comparison: key1 is an entry's key, key2 always a
- *		LeaseKey (dynahash passes the key searched for second).  Names
- *		match exactly, byte for byte; never by prefix or by hash.
+ *		LeaseKey (dynahash passes the key searched for second), or a
+ *		LeaseKeySelf naming the entry itself.  Names match exactly, byte for
+ *		byte; never by prefix or by hash.
  */
 int
 lockable_entry_key_match(const void *key1, const void *key2, Size keysize)
@@ -131,6 +132,8 @@ lockable_entry_key_match(const void *key1, const void *key2, Size keysize)
 	const LeaseKey *b = (const LeaseKey *) key2;
 	int			off;
 
+	if (b->len == LEASE_KEY_SELF)
+		return (const void *) a == ((const LeaseKeySelf *) key2)->self ? 0 : 1;
 	if (a->dbid != b->dbid || a->len != b->len)
 		return 1;
 	if (memcmp(a->head, b->name, Min(a->len, LOCKABLE_NAME_INLINE)) != 0)
@@ -259,13 +262,12 @@ lockable_name_store(const LeaseKey *key, int32 *tail)
  *		removed) back to the pool.
  */
 void
-lockable_name_free(int32 tail)
+lockable_name_free_chain(int32 tail)
 {
 	int32		last = tail;
 	int			n = 1;
 
-	if (tail < 0)
-		return;
+	Assert(tail >= 0);
 	while (name_pool->chunks[last].next >= 0)
 	{
 		last = name_pool->chunks[last].next;
@@ -301,10 +303,9 @@ lockable_remote_slot_take(struct Lease *lease)
 
 /* Give a remote entry's slot back (after the entry was removed) */
 void
-lockable_remote_slot_give(int32 slot)
+lockable_remote_slot_free(int32 slot)
 {
-	if (slot < 0)
-		return;
+	Assert(slot >= 0);
 	SpinLockAcquire(&remote_table->mutex);
 	lockable_remote_slots[slot].lease = NULL;
 	lockable_remote_slots[slot].next_free = remote_table->free;

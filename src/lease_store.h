@@ -31,6 +31,20 @@ typedef struct LeaseKey
 #define LOCKABLE_NAME_INLINE	46
 #define LOCKABLE_NAME_CHUNK		60
 
+/*
+ * A stand-in for a LeaseKey that means one entry itself (len is
+ * LEASE_KEY_SELF): lockable_entry_key_match compares it by address, so an
+ * entry is removed without its name being put together again.
+ */
+#define LEASE_KEY_SELF	0xFFFF
+
+typedef struct LeaseKeySelf
+{
+	Oid			dbid;			/* unused */
+	uint16		len;			/* LEASE_KEY_SELF */
+	const void *self;			/* the entry's LeaseEntryKey */
+} LeaseKeySelf;
+
 /* The hash key in an entry; looked up with a LeaseKey */
 typedef struct LeaseEntryKey
 {
@@ -73,9 +87,25 @@ extern char *lockable_entry_name_dup(const LeaseEntryKey *e);
 extern int	lockable_name_chunks(int len);
 extern int	lockable_name_pool_size(void);
 extern bool lockable_name_store(const LeaseKey *key, int32 *tail);
-extern void lockable_name_free(int32 tail);
+extern void lockable_name_free_chain(int32 tail);
 
 extern int32 lockable_remote_slot_take(struct Lease *lease);
-extern void lockable_remote_slot_give(int32 slot);
+extern void lockable_remote_slot_free(int32 slot);
+
+/* Give the chunks of a removed entry's name back; most names have none */
+static inline void
+lockable_name_free(int32 tail)
+{
+	if (tail >= 0)
+		lockable_name_free_chain(tail);
+}
+
+/* Give a removed remote entry's slot back; -1 (a local entry): nothing */
+static inline void
+lockable_remote_slot_give(int32 slot)
+{
+	if (slot >= 0)
+		lockable_remote_slot_free(slot);
+}
 
 #endif							/* LOCKABLE_LEASE_STORE_H */

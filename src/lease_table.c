@@ -289,16 +289,13 @@ handoff_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 void
 lockable_lease_remove_locked(Lease *lease)
 {
-	LeaseKey	key;
+	LeaseKeySelf self = {InvalidOid, LEASE_KEY_SELF, &lease->key};
 	int32		tail = lease->key.tail;
 
 	Assert(lease->wait_head < 0);
 	unlink_holder_locked(lease);
 	lockable_remote_slot_give(lease->remote_slot);
-
-	/* found by its whole name, so its chunks go back after */
-	lockable_entry_key_get(&lease->key, &key);
-	if (hash_search_with_hash_value(lease_htab, &key, lease->hashcode,
+	if (hash_search_with_hash_value(lease_htab, &self, lease->hashcode,
 									HASH_REMOVE, NULL) == NULL)
 		elog(PANIC, "lockable: lease entry to remove not found");
 	lockable_name_free(tail);
