@@ -16,8 +16,12 @@ from lockable_pg._pgconn import Connection
 from support import lease_row, stats, subprocess_env, wait_until, waiting_backends
 
 WAITER_SCRIPT = r"""
-import sys, time
+import signal, sys, time
 from lockable_pg import Lock
+# Ctrl-C as at a terminal: a shell without job control that started the
+# test run in the background (a CI runner's, say) leaves SIGINT ignored,
+# and Python then raises no KeyboardInterrupt.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 name, dsn = sys.argv[1], sys.argv[2]
 try:
     with Lock(name, dsn=dsn, ttl=30) as lock:     # waits until free
