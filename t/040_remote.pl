@@ -954,13 +954,13 @@ $err = sql_error("SELECT lockable_acquire('slot3', '1min')");
 like($err, qr/ERROR:  54000: too many remote leases/,
 	'max_remote_leases = 2: a third fails with 54000');
 like($err, qr/HINT:  .*lockable\.max_remote_leases/, 'the hint names lockable.max_remote_leases');
-is(rows_for("'slot3'"), '0', 'no entry slot3 is left');
+is(lease_count($node, 'slot3'), '0', 'no entry slot3 is left');
 is(rsql("SELECT lockable_is_held('slot1', $s1) AND lockable_is_held('slot2', $s2)"),
 	't', 'the two held remote leases are still held');
 is(sql("SELECT lockable_acquire('local-while-remote-full', '1min') IS NOT NULL"),
 	't', 'local leases do not need a remote slot');
 is(rsql("SELECT lockable_release('slot1', $s1)"), 't', 'one remote lease is released');
-ok(wait_until(sub { rows_for("'slot1'") eq '0' }), 'the release of slot1 reached the service');
+ok(wait_until(sub { lease_count($node, 'slot1') eq '0' }), 'the release of slot1 reached the service');
 my $s3 = rsql("SELECT lockable_acquire('slot3', '1min')");
 like($s3, qr/^\d+$/, 'its slot is free again: slot3 is acquired');
 
