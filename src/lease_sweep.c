@@ -21,17 +21,19 @@
 #include "lease_table.h"
 
 /*
- * A keepalive lease that the sweep renewed, or handed to a keepalive
- * waiter, is due again within half its ttl, perhaps within this very
- * second.  It went to the tail of its wheel slot, which the iteration in
- * progress does not reach again when it was the last node there, so lower
- * *next_due for it here, or the worker would sleep until the next second
- * and a ttl under two seconds would run out first.
+ * A keepalive lease that the sweep renewed, capped or handed to a
+ * keepalive waiter is due again soon: within half its ttl, perhaps within
+ * this very second, or at its deadline once capped.  It went to the tail
+ * of its wheel slot, which the iteration in progress does not reach again
+ * when it was the last node there, so lower *next_due for it here, or the
+ * worker would sleep until the next second: a ttl under two seconds would
+ * run out before its renewal, and a capped lease would be ended (and
+ * counted as expired) up to a second after its deadline.
  */
 static inline void
-note_renewal_due(Lease *lease, LockableTime *next_due)
+note_due(Lease *lease, LockableTime *next_due)
 {
-	if (lease->keepalive && !lease->capped)
+	if (lease->keepalive)
 		*next_due = Min(*next_due, lease_due(lease));
 }
 
@@ -40,7 +42,7 @@ note_renewal_due(Lease *lease, LockableTime *next_due)
  * passed or its keepalive session is gone; otherwise it is a keepalive
  * lease past half its ttl: renew it, or stop renewing it at
  * lockable.max_hold (its name then goes on *capped, for a warning).
- * Lowers *next_due to when the lease is due again if it is still renewed.
+ * Lowers *next_due to when the lease is due again if it is keepalive.
  */
 static void
 sweep_due_locked(Lease *lease, LockableTime now, int64 max_hold,
@@ -53,23 +55,24 @@ sweep_due_locked(Lease *lease, LockableTime now, int64 max_hold,
 	{
 		stats->expired++;
 		if (lockable_lease_end_locked(lease, now, wl))
-			note_renewal_due(lease, next_due);
+			note_due(lease, next_due);
 	}
 	else if (pg_atomic_read_u64(&backends[lease->holder_slot].session) != lease->holder_session)
 	{
 		stats->session_ended++;
 		if (lockable_lease_end_locked(lease, now, wl))
-			note_renewal_due(lease, next_due);
+			note_due(lease, next_due);
 	}
 	else if (max_hold > 0 && now - lease->acquired >= max_hold)
 	{
 		lockable_lease_cap_locked(lease);
+		note_due(lease, next_due);
 		*capped = lappend(*capped, lockable_entry_name_dup(&lease->key));
 	}
 	else
 	{
 		lockable_lease_renew_locked(lease, now);
-		note_renewal_due(lease, next_due);
+		note_due(lease, next_due);
 	}
 }
 
@@ -110,7 +113,7 @@ sweep_partition(int p, int64 max_hold, const int *ended, int nended,
 				sweep_due_locked(lease, now, max_hold, stats, capped, wl,
 								 next_due);
 			else if (tick == now_tick && due / LOCKABLE_WHEEL_TICK == now_tick &&
-					 lease->keepalive && !lease->capped)
+					 lease->keepalive)
 				*next_due = Min(*next_due, due);
 		}
 	}
@@ -129,7 +132,7 @@ sweep_partition(int p, int64 max_hold, const int *ended, int nended,
 			{
 				stats->session_ended++;
 				if (lockable_lease_end_locked(lease, now, wl))
-					note_renewal_due(lease, next_due);
+					note_due(lease, next_due);
 			}
 		}
 	}
