@@ -21,34 +21,59 @@
 #include "lease_table.h"
 
 /*
+ * A keepalive lease that the sweep renewed, capped or handed to a
+ * keepalive waiter is due again soon: within half its ttl, perhaps within
+ * this very second, or at its deadline once capped.  It went to the tail
+ * of its wheel slot, which the iteration in progress does not reach again
+ * when it was the last node there, so lower *next_due for it here, or the
+ * worker would sleep until the next second: a ttl under two seconds would
+ * run out before its renewal, and a capped lease would be ended (and
+ * counted as expired) up to a second after its deadline.
+ */
+static inline void
+note_due(Lease *lease, LockableTime *next_due)
+{
+	if (lease->keepalive)
+		*next_due = Min(*next_due, lease_due(lease));
+}
+
+/*
  * Act on a lease whose lease_due() has come: end it if its deadline has
  * passed or its keepalive session is gone; otherwise it is a keepalive
  * lease past half its ttl: renew it, or stop renewing it at
  * lockable.max_hold (its name then goes on *capped, for a warning).
+ * Lowers *next_due to when the lease is due again if it is keepalive.
  */
 static void
 sweep_due_locked(Lease *lease, LockableTime now, int64 max_hold,
-				 LockableCounters *stats, List **capped, LockableWakeList *wl)
+				 LockableCounters *stats, List **capped, LockableWakeList *wl,
+				 LockableTime *next_due)
 {
 	LockableBackend *backends = lockable_shared->backends;
 
 	if (lease->deadline <= now)
 	{
 		stats->expired++;
-		lockable_lease_end_locked(lease, now, wl);
+		if (lockable_lease_end_locked(lease, now, wl))
+			note_due(lease, next_due);
 	}
 	else if (pg_atomic_read_u64(&backends[lease->holder_slot].session) != lease->holder_session)
 	{
 		stats->session_ended++;
-		lockable_lease_end_locked(lease, now, wl);
+		if (lockable_lease_end_locked(lease, now, wl))
+			note_due(lease, next_due);
 	}
 	else if (max_hold > 0 && now - lease->acquired >= max_hold)
 	{
 		lockable_lease_cap_locked(lease);
+		note_due(lease, next_due);
 		*capped = lappend(*capped, lockable_entry_name_dup(&lease->key));
 	}
 	else
+	{
 		lockable_lease_renew_locked(lease, now);
+		note_due(lease, next_due);
+	}
 }
 
 /*
@@ -57,8 +82,9 @@ sweep_due_locked(Lease *lease, LockableTime now, int64 max_hold,
  * them only the leases that are due are acted on; leases due in a later
  * turn of the wheel stay.  Then the keepalive leases of the sessions in
  * ended[] are ended, from their holders' lists.  Lowers *next_due to the
- * next renewal due: within the current second from its slot, else the
- * next second while the partition has keepalive leases.
+ * next renewal due: that of each lease renewed or handed on here, of the
+ * others due within the current second from its slot, else the next
+ * second while the partition has keepalive leases.
  */
 static void
 sweep_partition(int p, int64 max_hold, const int *ended, int nended,
@@ -84,9 +110,10 @@ sweep_partition(int p, int64 max_hold, const int *ended, int nended,
 			LockableTime due = lease_due(lease);
 
 			if (due <= now)
-				sweep_due_locked(lease, now, max_hold, stats, capped, wl);
+				sweep_due_locked(lease, now, max_hold, stats, capped, wl,
+								 next_due);
 			else if (tick == now_tick && due / LOCKABLE_WHEEL_TICK == now_tick &&
-					 lease->keepalive && !lease->capped)
+					 lease->keepalive)
 				*next_due = Min(*next_due, due);
 		}
 	}
@@ -104,7 +131,8 @@ sweep_partition(int p, int64 max_hold, const int *ended, int nended,
 			if (pg_atomic_read_u64(&b->session) != lease->holder_session)
 			{
 				stats->session_ended++;
-				lockable_lease_end_locked(lease, now, wl);
+				if (lockable_lease_end_locked(lease, now, wl))
+					note_due(lease, next_due);
 			}
 		}
 	}
