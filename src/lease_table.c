@@ -208,6 +208,9 @@ lockable_lease_request(LeaseRequest *req, const char *name, int len,
 	req->roleid = GetUserId();
 	req->keepalive = keepalive;
 	req->count_refusal = true;
+	/* before any lock: a keepalive grant needs the slot and the session */
+	if (keepalive)
+		(void) lockable_my_session();
 	req->remote_db = InvalidOid;
 }
 
@@ -745,9 +748,14 @@ lockable_lease_holder_op(LeaseRequest *req, LeaseHolderOp op, uint64 token,
 		result = LEASE_OP_CHECK_OWNER;
 	else if (op == LEASE_HEARTBEAT)
 	{
+		LockableTime due = lease_due(lease);
+
 		if (ttl > 0)
 			lease->ttl = ttl;
 		set_deadline_locked(lease, now + lease->ttl);
+		/* a shorter keepalive ttl: the worker may sleep past the renewal */
+		if (lease->keepalive && lease_due(lease) < due)
+			wl.worker_kick = true;
 		lease->renewals++;
 		stats->heartbeats++;
 		result = LEASE_OP_DONE;

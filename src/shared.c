@@ -121,6 +121,7 @@ lockable_wake_init(LockableWakeList *wl)
 	wl->deleted = false;
 	wl->remote_ended = false;
 	wl->remote_kick = false;
+	wl->worker_kick = false;
 	wl->n = 0;
 	wl->size = lengthof(wl->local);
 	wl->slots = wl->local;
@@ -155,7 +156,7 @@ lockable_wake_send(LockableWakeList *wl)
 		ConditionVariableBroadcast(&lockable_shared->any_cv);
 	if (wl->remote_ended)
 		ConditionVariableBroadcast(&lockable_shared->remote_cv);
-	if (wl->remote_kick)
+	if (wl->remote_kick || wl->worker_kick)
 		lockable_worker_wake();
 	if (wl->slots != wl->local)
 		pfree(wl->slots);

@@ -221,6 +221,13 @@ typedef struct LockableLost
 	char		name[LOCKABLE_NAME_MAXLEN + 1]; /* without the prefix */
 } LockableLost;
 
+/* a field that starts a cache line of its own, where the compiler can say so */
+#ifdef pg_attribute_aligned
+#define LOCKABLE_CACHELINE_ALIGNED pg_attribute_aligned(PG_CACHE_LINE_SIZE)
+#else
+#define LOCKABLE_CACHELINE_ALIGNED
+#endif
+
 /*
  * The fields every acquire reads and almost nothing writes come first, on
  * a cache line of their own; next_token (written by every grant) and
@@ -243,11 +250,11 @@ typedef struct LockableShared
 	int64		recovery_grace; /* lockable.max_ttl at startup, microseconds */
 
 	/* written by every grant */
-	pg_atomic_uint64 next_token pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	pg_atomic_uint64 next_token LOCKABLE_CACHELINE_ALIGNED;
 	/* written by every new entry and every delete */
-	pg_atomic_uint32 nleases pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	pg_atomic_uint32 nleases LOCKABLE_CACHELINE_ALIGNED;
 
-	pg_atomic_uint64 next_session pg_attribute_aligned(PG_CACHE_LINE_SIZE);
+	pg_atomic_uint64 next_session LOCKABLE_CACHELINE_ALIGNED;
 	pg_atomic_uint32 sessions_ended;	/* bumped by each session that ends
 										 * (protocol rule 10) */
 	pg_atomic_uint32 any_waiters;	/* backends in lockable_acquire_any waits */
@@ -301,6 +308,8 @@ typedef struct LockableWakeList
 	bool		remote_ended;	/* a remote lease was let go of: tell
 								 * remote waiters */
 	bool		remote_kick;	/* a remote lease needs the worker now */
+	bool		worker_kick;	/* a keepalive renewal is due sooner than
+								 * the worker may think */
 	int			n;
 	int			size;
 	int		   *slots;

@@ -68,19 +68,15 @@ sleep(2);
 is(lease_count($node, 'reuse-15'), '1', 'the live one stays');
 $last->quit;
 
-# 4. A heartbeat that shortens a keepalive lease's ttl to 600 ms does not
-# wake the worker, which may sleep until the next second and find the lease
-# expired.  So before this change too (8654c06 fails it as well).
+# 4. A heartbeat that shortens a keepalive lease's ttl to 600 ms wakes the
+# worker, which could otherwise sleep past the renewal and find the lease
+# expired (8654c06 failed this too).
 my ($s4, $p4, $t4) = keepalive_session($node, 'shorten', '20s');
 is($s4->query_safe("SELECT lockable_heartbeat('shorten', $t4, '600ms')"),
 	't', 'heartbeat with a shorter ttl');
 sleep(3);
-TODO:
-{
-	local $TODO = 'lockable_heartbeat does not wake the worker for a shorter keepalive ttl';
-	is(lease_count($node, 'shorten'), '1',
-		'the keepalive lease is still held 3 s after its ttl was shortened');
-}
+is(lease_count($node, 'shorten'), '1',
+	'the keepalive lease is still held 3 s after its ttl was shortened');
 $s4->quit;
 
 # 5. Long names differing only past the head (46 bytes) or across a chunk
