@@ -321,7 +321,7 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		unlink_holder_locked(lease);
 		lease->remote = LEASE_REMOTE_RELEASING;
 		lease_remote(lease)->next = now;
-		wl->remote_kick = true;
+		wl->worker_kick = true;
 		return true;
 	}
 	Assert(lease->remote == LEASE_LOCAL);

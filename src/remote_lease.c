@@ -243,7 +243,7 @@ remote_finish(LeaseRequest *req, LockableRemoteOutcome outcome,
 		lease_remote(lease)->next = sent_at + lockable_remote_interval_usec();
 		lease_remote(lease)->busy_until = 0;
 		stats->remote_acquired++;
-		wl.remote_kick = true;	/* the worker may sleep past the first
+		wl.worker_kick = true;	/* the worker may sleep past the first
 								 * heartbeat */
 	}
 	else
@@ -699,7 +699,7 @@ lockable_remote_apply(const LockableHttpRequest *job)
 				if (lease->remote == LEASE_REMOTE_HELD)
 					lease_remote(lease)->next = job->sent_at + lockable_remote_interval_usec();
 				else
-					wl.remote_kick = true;	/* released meanwhile */
+					wl.worker_kick = true;	/* released meanwhile */
 				break;
 			case LOCKABLE_REMOTE_FALSE:
 				/* not ours any more: never send a release for it */

@@ -120,7 +120,6 @@ lockable_wake_init(LockableWakeList *wl)
 {
 	wl->deleted = false;
 	wl->remote_ended = false;
-	wl->remote_kick = false;
 	wl->worker_kick = false;
 	wl->n = 0;
 	wl->size = lengthof(wl->local);
@@ -156,7 +155,7 @@ lockable_wake_send(LockableWakeList *wl)
 		ConditionVariableBroadcast(&lockable_shared->any_cv);
 	if (wl->remote_ended)
 		ConditionVariableBroadcast(&lockable_shared->remote_cv);
-	if (wl->remote_kick || wl->worker_kick)
+	if (wl->worker_kick)
 		lockable_worker_wake();
 	if (wl->slots != wl->local)
 		pfree(wl->slots);

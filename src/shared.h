@@ -307,9 +307,9 @@ typedef struct LockableWakeList
 	bool		deleted;		/* a lease was deleted: tell any-waiters */
 	bool		remote_ended;	/* a remote lease was let go of: tell
 								 * remote waiters */
-	bool		remote_kick;	/* a remote lease needs the worker now */
-	bool		worker_kick;	/* a keepalive renewal is due sooner than
-								 * the worker may think */
+	bool		worker_kick;	/* the worker must look sooner than it may
+								 * think: a remote lease to heartbeat or
+								 * release, a keepalive renewal moved up */
 	int			n;
 	int			size;
 	int		   *slots;

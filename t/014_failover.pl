@@ -122,6 +122,19 @@ like(slurp_file($old->logfile), qr/did not restore 1 leases: the server starts i
 	'switchover: the log says why');
 $old->stop;
 
+# The job's name is refused at once on NODE, and its log since OFFSET
+# announces the failover grace of lockable.max_ttl.
+sub grace_applied
+{
+	my ($node, $offset, $refused, $announced) = @_;
+	is($node->safe_psql('postgres', "SELECT lockable_acquire('job', '2s', wait => '0') IS NULL"),
+		't', $refused);
+	like(
+		slurp_file($node->logfile, $offset),
+		qr/lockable: recovery ended; no lease will be granted for 6000 ms/,
+		$announced);
+}
+
 #
 # Two more copies of the old primary, from the same base backup, that end
 # their recovery in other ways.  Neither may grant a name the old primary
@@ -143,11 +156,8 @@ $offset = -s $manual->logfile;
 $manual->start;
 is($manual->safe_psql('postgres', 'SELECT pg_is_in_recovery()'),
 	'f', 'started without standby.signal: the standby is a primary');
-is($manual->safe_psql('postgres', "SELECT lockable_acquire('job', '2s', wait => '0') IS NULL"),
-	't', 'started without standby.signal: the job\'s lease is not granted at once');
-like(
-	slurp_file($manual->logfile, $offset),
-	qr/lockable: recovery ended; no lease will be granted for 6000 ms/,
+grace_applied($manual, $offset,
+	'started without standby.signal: the job\'s lease is not granted at once',
 	'started without standby.signal: the failover grace period is applied');
 ok(!-e $manual->data_dir . '/pg_lockable/recovery_pending',
 	'started without standby.signal: the end of recovery is recorded');
@@ -166,11 +176,8 @@ $quiet->promote;
 $quiet->stop;
 $offset = -s $quiet->logfile;
 $quiet->start;
-is($quiet->safe_psql('postgres', "SELECT lockable_acquire('job', '2s', wait => '0') IS NULL"),
-	't', 'promoted and stopped at once: the job\'s lease is not granted on the next start');
-like(
-	slurp_file($quiet->logfile, $offset),
-	qr/lockable: recovery ended; no lease will be granted for 6000 ms/,
+grace_applied($quiet, $offset,
+	'promoted and stopped at once: the job\'s lease is not granted on the next start',
 	'promoted and stopped at once: the failover grace period is applied on the next start');
 $quiet->stop;
 
