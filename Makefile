@@ -19,7 +19,7 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = lockable
-DATA = lockable--1.0.sql lockable--1.0--1.1.sql lockable--1.1--1.2.sql
+DATA = lockable--1.0.sql lockable--1.0--1.1.sql lockable--1.1--1.2.sql lockable--1.2--1.3.sql
 PGFILEDESC = "lockable - leases with time-to-live and fencing tokens"
 
 # libcurl for remote mode (http.c)

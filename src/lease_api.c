@@ -201,18 +201,59 @@ ttl_arg(FunctionCallInfo fcinfo, int argno, int64 fallback_usec)
 	return ttl;
 }
 
-/* The ttl, wait and keepalive arguments shared by the acquire functions */
+/* The ttl, wait, keepalive, slots and shared arguments of the acquires */
 typedef struct AcquireArgs
 {
 	int64		ttl;
 	LockableTime wait_deadline; /* 0: try once; LOCKABLE_FOREVER: no limit */
 	bool		keepalive;
+	int			slots;
+	bool		shared;
 } AcquireArgs;
 
 /*
+ * The slots and shared arguments (4 and 5), of version 1.3; missing: 1
+ * and false, the script's defaults.
+ */
+static void
+acquire_slots_args(FunctionCallInfo fcinfo, AcquireArgs *args)
+{
+	args->slots = 1;
+	args->shared = false;
+	if (likely(PG_NARGS() <= 4))
+		return;
+	if (PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("slots must not be null"),
+				 errhint("Use slots => 1 for a lease one holder at a time may hold.")));
+	args->slots = PG_GETARG_INT32(4);
+	if (args->slots < 1 || args->slots > LOCKABLE_MAX_SLOTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("slots must be between 1 and %d", LOCKABLE_MAX_SLOTS),
+				 errdetail("slots was %d.", args->slots)));
+	if (PG_NARGS() > 5)
+	{
+		if (PG_ARGISNULL(5))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("shared must not be null")));
+		args->shared = PG_GETARG_BOOL(5);
+	}
+	if (lockable_remote && (args->slots > 1 || args->shared))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("remote mode does not support counting or shared leases"),
+				 errdetail("The lockable.dev protocol has one holder per lease."),
+				 errhint("Turn lockable.remote off for this call, or acquire with slots => 1 and shared => false.")));
+}
+
+/*
  * Trailing arguments that are missing take the install script's defaults
- * (ttl NULL, wait '0', keepalive false): lockable_acquire_support drops
- * the ones that equal them, so these must stay the same as the script's.
+ * (ttl NULL, wait '0', keepalive false, slots 1, shared false):
+ * lockable_acquire_support drops the ones that equal them, so these must
+ * stay the same as the script's.
  */
 static void
 acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
@@ -237,16 +278,24 @@ acquire_args(FunctionCallInfo fcinfo, AcquireArgs *args)
 									 &args->wait_deadline))
 			args->wait_deadline = LOCKABLE_FOREVER; /* beyond the clock */
 	}
-	if (PG_NARGS() <= 3)
+	args->keepalive = false;
+	if (PG_NARGS() > 3)
 	{
-		args->keepalive = false;
-		return;
+		if (PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("keepalive must not be null")));
+		args->keepalive = PG_GETARG_BOOL(3);
 	}
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("keepalive must not be null")));
-	args->keepalive = PG_GETARG_BOOL(3);
+	acquire_slots_args(fcinfo, args);
+}
+
+/* A request for the slots and shared an acquire asked for */
+static inline void
+request_slots(LeaseRequest *req, const AcquireArgs *args)
+{
+	req->slots = args->slots;
+	req->shared = args->shared;
 }
 
 /* After a keepalive grant: the worker may sleep longer than it can wait */
@@ -259,7 +308,8 @@ acquire_granted(AcquireArgs *args)
 }
 
 /*
- * lockable_acquire(name text, ttl interval, wait interval, keepalive bool)
+ * lockable_acquire(name text, ttl interval, wait interval, keepalive bool,
+ *				   slots int, shared bool)
  *		returns bigint: the lease's fencing token, or NULL if the lease is
  *		held by someone else and did not come free within wait.
  */
@@ -283,6 +333,7 @@ lockable_acquire(PG_FUNCTION_ARGS)
 	{
 		lockable_lease_request(&req, VARDATA_ANY(name), len, args.ttl,
 							   args.keepalive);
+		request_slots(&req, &args);
 		if (!lockable_wait_prepare(&req, args.ttl, args.wait_deadline))
 			PG_RETURN_NULL();
 		token = lockable_wait_acquire(&req, args.wait_deadline);
@@ -364,7 +415,7 @@ lockable_acquire_support(PG_FUNCTION_ARGS)
 }
 
 /*
- * lockable_acquire_any(names text[], ttl, wait, keepalive) returns
+ * lockable_acquire_any(names text[], ttl, wait, keepalive, slots, shared) returns
  * (name text, token bigint): one lease out of names, the first free one in
  * array order, or NULL if none came free within wait (lease_wait.c).
  */
@@ -412,6 +463,7 @@ lockable_acquire_any(PG_FUNCTION_ARGS)
 		check_name(name, &len);
 		lockable_lease_request(&reqs[i], VARDATA_ANY(name), len, args.ttl,
 							   args.keepalive);
+		request_slots(&reqs[i], &args);
 		reqs[i].count_refusal = false;
 	}
 	if (n == 0)
@@ -528,8 +580,10 @@ lockable_release(PG_FUNCTION_ARGS)
 
 /*
  * lockable_force_release(name text) returns bool: end the live lease of
- * that name in this database, whoever holds it.  EXECUTE is revoked from
- * PUBLIC by the install script.
+ * that name in this database, whoever holds it: every holder of a
+ * counting or shared lease.  lockable_force_release(name text, token
+ * bigint), of version 1.3, ends only the holder with that token.  EXECUTE
+ * is revoked from PUBLIC by the install scripts.
  */
 Datum
 lockable_force_release(PG_FUNCTION_ARGS)
@@ -537,15 +591,18 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	LeaseRequest req;
 	text	   *name;
 	int			len;
+	uint64		token = 0;
 
 	check_loaded_and_register_exit();
 	name = name_arg(fcinfo, 0, &len);
+	if (PG_NARGS() > 1)
+		token = token_arg(fcinfo, 1);
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
-	if (lockable_lease_force_release(&req))
+	if (lockable_lease_force_release(&req, token))
 		PG_RETURN_BOOL(true);
 	/* a remote lease of that name, then; the worker lets go of it */
 	PG_RETURN_BOOL(lockable_remote_fallback(&req, VARDATA_ANY(name), len) &&
-				   lockable_lease_force_release(&req));
+				   lockable_lease_force_release(&req, token));
 }
 
 /*
@@ -634,6 +691,8 @@ typedef struct LeaseRow
 	bool		keepalive;
 	int64		renewals;
 	int			nwaiters;
+	int			slots;
+	bool		shared;
 	const char *remote_state;	/* NULL: a local lease */
 	TimestampTz confirmed;		/* last acquire or heartbeat the service
 								 * said true to */
@@ -641,12 +700,14 @@ typedef struct LeaseRow
 	int			failures;
 } LeaseRow;
 
-#define LOCKABLE_LEASES_COLS 14
+#define LOCKABLE_LEASES_COLS 16
+#define LOCKABLE_LEASES_COLS_1_1 14 /* 1.1 and 1.2: no slots, shared */
+#define LOCKABLE_LEASES_COLS_1_0 10 /* 1.0: no remote columns */
 
 /*
  * Add a row to the view's result.  natts is less than LOCKABLE_LEASES_COLS
- * while the extension is still at version 1.0: then only the first ten
- * columns exist.
+ * while the extension is still at an older version: 14 columns in 1.1 and
+ * 1.2, 10 in 1.0.
  */
 static void
 put_lease_row(ReturnSetInfo *rsinfo, int natts, const LeaseRow *r)
@@ -677,7 +738,7 @@ put_lease_row(ReturnSetInfo *rsinfo, int natts, const LeaseRow *r)
 	values[7] = BoolGetDatum(r->keepalive);
 	values[8] = Int64GetDatum(r->renewals);
 	values[9] = Int32GetDatum(r->nwaiters);
-	if (natts == LOCKABLE_LEASES_COLS)
+	if (natts >= LOCKABLE_LEASES_COLS_1_1)
 	{
 		values[10] = BoolGetDatum(remote);
 		if (remote)
@@ -692,6 +753,11 @@ put_lease_row(ReturnSetInfo *rsinfo, int natts, const LeaseRow *r)
 			values[13] = Int32GetDatum(r->failures);
 		else
 			nulls[13] = true;
+	}
+	if (natts >= LOCKABLE_LEASES_COLS)
+	{
+		values[14] = Int32GetDatum(r->slots);
+		values[15] = BoolGetDatum(r->shared);
 	}
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
@@ -728,7 +794,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 		bool		remote = l->remote != LEASE_LOCAL;
 		LeaseRow	r;
 
-		if (remote && natts < LOCKABLE_LEASES_COLS)
+		if (remote && natts < LOCKABLE_LEASES_COLS_1_1)
 			continue;			/* extension not updated: local leases only */
 		r.name = l->name + (remote ? l->prefix_len : 0);
 		r.token = l->token;
@@ -742,6 +808,8 @@ lockable_leases(PG_FUNCTION_ARGS)
 		r.keepalive = l->keepalive;
 		r.renewals = l->renewals;
 		r.nwaiters = l->nwaiters;
+		r.slots = l->slots;
+		r.shared = l->shared;
 		r.remote_state = remote_state_name(l->remote);
 		r.confirmed_null = l->remote_confirmed == 0;
 		r.confirmed = lockable_clock_to_timestamptz(l->remote_confirmed, now,
@@ -750,7 +818,7 @@ lockable_leases(PG_FUNCTION_ARGS)
 		put_lease_row(rsinfo, natts, &r);
 	}
 
-	if (natts < LOCKABLE_LEASES_COLS)
+	if (natts < LOCKABLE_LEASES_COLS_1_1)
 		return (Datum) 0;
 
 	/* lost remote leases, until their holders have been told */
@@ -771,6 +839,8 @@ lockable_leases(PG_FUNCTION_ARGS)
 		r.keepalive = l->keepalive;
 		r.renewals = l->renewals;
 		r.nwaiters = 0;
+		r.slots = 1;
+		r.shared = false;
 		r.remote_state = "lost";
 		r.confirmed_null = false;
 		r.confirmed = l->confirmed_at;

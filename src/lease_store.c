@@ -132,8 +132,17 @@ lockable_entry_key_match(const void *key1, const void *key2, Size keysize)
 	const LeaseKey *b = (const LeaseKey *) key2;
 	int			off;
 
-	if (b->len == LEASE_KEY_SELF)
-		return (const void *) a == ((const LeaseKeySelf *) key2)->self ? 0 : 1;
+	if (unlikely(b->len >= LEASE_KEY_MEMBER))
+	{
+		uint64		token;
+
+		if (b->len == LEASE_KEY_SELF)
+			return (const void *) a == ((const LeaseKeySelf *) key2)->self ? 0 : 1;
+		if (a->len != LEASE_KEY_MEMBER)
+			return 1;
+		memcpy(&token, a->head, sizeof(token));
+		return token == ((const LeaseKeyMember *) key2)->token ? 0 : 1;
+	}
 	if (a->dbid != b->dbid || a->len != b->len)
 		return 1;
 	if (memcmp(a->head, b->name, Min(a->len, LOCKABLE_NAME_INLINE)) != 0)
@@ -166,8 +175,16 @@ lockable_entry_key_copy(void *dest, const void *src, Size keysize)
 
 	e->dbid = k->dbid;
 	e->len = k->len;
-	memcpy(e->head, k->name, Min(k->len, LOCKABLE_NAME_INLINE));
 	e->tail = -1;
+	if (unlikely(k->len == LEASE_KEY_MEMBER))
+	{
+		const LeaseKeyMember *m = (const LeaseKeyMember *) src;
+
+		memcpy(e->head, &m->token, sizeof(m->token));
+		memcpy(e->head + LEASE_KEY_MEMBER_GROUP, &m->group, sizeof(m->group));
+		return dest;
+	}
+	memcpy(e->head, k->name, Min(k->len, LOCKABLE_NAME_INLINE));
 	return dest;
 }
 

@@ -45,6 +45,23 @@ typedef struct LeaseKeySelf
 	const void *self;			/* the entry's LeaseEntryKey */
 } LeaseKeySelf;
 
+/*
+ * A member entry (one holder of a counting or shared lease) is keyed by its
+ * token: len is LEASE_KEY_MEMBER, and the head holds the token and, after
+ * it, a pointer to the group entry of the name (not compared).  A member
+ * has the hash code of its group, so both are under one partition lock.
+ */
+#define LEASE_KEY_MEMBER		0xFFFE
+#define LEASE_KEY_MEMBER_GROUP	8	/* offset of the group in the head */
+
+typedef struct LeaseKeyMember
+{
+	Oid			dbid;			/* the group's */
+	uint16		len;			/* LEASE_KEY_MEMBER */
+	uint64		token;
+	const void *group;			/* the group's Lease */
+} LeaseKeyMember;
+
 /* The hash key in an entry; looked up with a LeaseKey */
 typedef struct LeaseEntryKey
 {

@@ -67,7 +67,7 @@ sweep_due_locked(Lease *lease, LockableTime now, int64 max_hold,
 	{
 		lockable_lease_cap_locked(lease);
 		note_due(lease, next_due);
-		*capped = lappend(*capped, lockable_entry_name_dup(&lease->key));
+		*capped = lappend(*capped, lockable_entry_name_dup(lease_name_key(lease)));
 	}
 	else
 	{
@@ -125,7 +125,7 @@ sweep_partition(int p, int64 max_hold, const int *ended, int nended,
 
 		dlist_foreach_modify(iter, &b->keepalive_leases[p])
 		{
-			Lease	   *lease = dlist_container(Lease, keepalive_node, iter.cur);
+			Lease	   *lease = dlist_container(Lease, link.keepalive_node, iter.cur);
 
 			/* the slot may have a new session already */
 			if (pg_atomic_read_u64(&b->session) != lease->holder_session)

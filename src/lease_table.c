@@ -62,7 +62,7 @@ keepalive_link_locked(Lease *lease, int slot, uint64 session)
 
 	Assert(!lease->keepalive);
 	dlist_push_tail(&lockable_shared->backends[slot].keepalive_leases[p],
-					&lease->keepalive_node);
+					&lease->link.keepalive_node);
 	lockable_shared->parts[p].nkeepalive++;
 	lease->keepalive = true;
 	lease->holder_slot = slot;
@@ -75,7 +75,7 @@ keepalive_unlink_locked(Lease *lease)
 {
 	if (!lease->keepalive)
 		return;
-	dlist_delete(&lease->keepalive_node);
+	dlist_delete(&lease->link.keepalive_node);
 	lockable_partition_of(lease->hashcode)->nkeepalive--;
 	lease->keepalive = false;
 	lease->holder_slot = -1;
@@ -110,10 +110,13 @@ lockable_lease_init_locked(Lease *lease, uint32 hashcode)
 	lease->deadline = LOCKABLE_FOREVER;
 	lease->ttl = 0;
 	lease->renewals = 0;
-	lease->wait_head = lease->wait_tail = -1;
-	lease->nwaiters = 0;
+	lease->u.q.wait_head = lease->u.q.wait_tail = -1;
+	lease->u.q.nwaiters = 0;
 	lease->remote = LEASE_LOCAL;
 	lease->remote_slot = -1;
+	lease->kind = LEASE_PLAIN;
+	lease->slots = 1;
+	lease->shared = false;
 }
 
 /* Hash only the bytes of the name that are used */
@@ -207,6 +210,8 @@ lockable_lease_request(LeaseRequest *req, const char *name, int len,
 	req->ttl = ttl;
 	req->roleid = GetUserId();
 	req->keepalive = keepalive;
+	req->slots = 1;
+	req->shared = false;
 	req->count_refusal = true;
 	/* before any lock: a keepalive grant needs the slot and the session */
 	if (keepalive)
@@ -224,24 +229,71 @@ lockable_lease_key_hash(const LeaseKey *key)
 	return get_hash_value(lease_htab, key);
 }
 
-/* Make a lease held by the given holder, with a fresh token */
-static uint64
-grant_locked(Lease *lease, int64 ttl, Oid roleid, int pid, int slot,
-			 uint64 session, bool keepalive, LockableTime now)
+/* Who is granted a lease: this backend (req), or a queued one */
+typedef struct LeaseHolder
+{
+	int64		ttl;
+	Oid			roleid;
+	int			pid;
+	int			slot;			/* backend slot; -1 if not keepalive */
+	uint64		session;		/* 0 if not keepalive */
+	bool		keepalive;
+} LeaseHolder;
+
+/* Make an entry held by the given holder, with the given fresh token */
+static inline uint64
+grant_token_locked(Lease *lease, const LeaseHolder *h, uint64 token,
+				   LockableTime now)
 {
 	keepalive_unlink_locked(lease);
-	if (keepalive)
-		keepalive_link_locked(lease, slot, session);
-	lease->token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
+	if (h->keepalive)
+		keepalive_link_locked(lease, h->slot, h->session);
+	lease->token = token;
 	lease->acquired = now;
-	lease->ttl = ttl;
-	lease->owner = roleid;
-	lease->pid = pid;
+	lease->ttl = h->ttl;
+	lease->owner = h->roleid;
+	lease->pid = h->pid;
 	lease->capped = false;
 	lease->renewals = 0;
-	set_deadline_locked(lease, now + ttl);
+	set_deadline_locked(lease, now + h->ttl);
 	lockable_partition_stats(lease->hashcode)->acquired++;
-	return lease->token;
+	return token;
+}
+
+/* Make an entry held by the given holder, with a fresh token (rule 6) */
+static inline uint64
+grant_locked(Lease *lease, const LeaseHolder *h, LockableTime now)
+{
+	return grant_token_locked(lease,  h,
+							  pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1),
+							  now);
+}
+
+/* This backend as the holder req asks for */
+static inline void
+holder_of_request(LeaseHolder *h, const LeaseRequest *req)
+{
+	h->ttl = req->ttl;
+	h->roleid = req->roleid;
+	h->pid = MyProcPid;
+	/* the backend slot and session matter only to a keepalive lease */
+	h->keepalive = req->keepalive;
+	h->slot = req->keepalive ? lockable_my_slot() : -1;
+	h->session = req->keepalive ? lockable_my_session() : 0;
+}
+
+/* A queued backend as the holder it asked to be */
+static inline void
+holder_of_waiter(LeaseHolder *h, int slot)
+{
+	LockableBackend *b = &lockable_shared->backends[slot];
+
+	h->ttl = b->ttl;
+	h->roleid = b->roleid;
+	h->pid = b->pid;
+	h->keepalive = b->keepalive;
+	h->slot = b->keepalive ? slot : -1;
+	h->session = b->keepalive ? pg_atomic_read_u64(&b->session) : 0;
 }
 
 /*
@@ -251,43 +303,217 @@ grant_locked(Lease *lease, int64 ttl, Oid roleid, int pid, int slot,
 uint64
 lockable_lease_grant_locked(Lease *lease, LeaseRequest *req, LockableTime now)
 {
-	/* the backend slot and session matter only to a keepalive lease */
-	if (req->keepalive)
-		return grant_locked(lease, req->ttl, req->roleid, MyProcPid,
-							lockable_my_slot(), lockable_my_session(),
-							true, now);
-	return grant_locked(lease, req->ttl, req->roleid, MyProcPid, -1, 0,
-						false, now);
+	LeaseHolder h;
+
+	holder_of_request(&h, req);
+	return grant_locked(lease, &h, now);
 }
 
-/* Hand the lease to the first backend in its wait queue */
-static void
-handoff_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+/* Does a request, or a waiter, need a group (protocol rule 13)? */
+static inline bool
+wants_group(int slots, bool shared)
 {
-	int			slot = lease->wait_head;
+	return slots != 1 || shared;
+}
+
+/*
+ * Count n more entries in nleases (protocol rule 7): a member entry about
+ * to be made, or the one a waiter will hold.  False if that would pass
+ * lockable.max_leases.
+ */
+static bool
+reserve_entries(int n)
+{
+	if (pg_atomic_fetch_add_u32(&lockable_shared->nleases, n) + n > (uint32) lockable_max_leases)
+	{
+		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, n);
+		return false;
+	}
+	return true;
+}
+
+/* Can a holder of this mode join the group's holders now? */
+static inline bool
+group_fits(const Lease *group, bool shared)
+{
+	if (group->u.q.nholders == 0)
+		return true;
+	if (group->shared != shared)
+		return false;
+	/* shared holders of slots 1 are not counted */
+	return (shared && group->slots == 1) || group->u.q.nholders < group->slots;
+}
+
+/* Make a holderless plain entry, or a new one, the group of its name */
+static void
+group_make_locked(Lease *lease, int slots, bool shared)
+{
+	Assert(lease->kind == LEASE_PLAIN && lease->deadline == LOCKABLE_FOREVER &&
+		   !lease->keepalive);
+	lease->kind = LEASE_GROUP;
+	lease->slots = (uint16) slots;
+	lease->shared = shared;
+	lease->u.q.nholders = 0;
+	lease->token = 0;
+	dlist_init(&lease->link.members);
+}
+
+/*
+ * Make a member of group keyed by token, holderless, in an entry already
+ * counted in nleases.  The entry is always there: the table holds
+ * lockable.max_leases entries, and nleases counts every one in use or
+ * promised.  Should dynahash still fail (or the token be taken), NULL.
+ */
+static Lease *
+member_insert_locked(Lease *group, uint64 token)
+{
+	LeaseKeyMember key = {group->key.dbid, LEASE_KEY_MEMBER, token, group};
+	Lease	   *member;
+	bool		found;
+
+	Assert(group->kind == LEASE_GROUP);
+	member = hash_search_with_hash_value(lease_htab, &key, group->hashcode,
+										 HASH_ENTER_NULL, &found);
+	if (member == NULL || found)
+		return NULL;
+	lockable_lease_init_locked(member, group->hashcode);
+	member->kind = LEASE_MEMBER;
+	member->slots = group->slots;
+	member->shared = group->shared;
+	dlist_push_tail(&group->link.members, &member->u.member_node);
+	group->u.q.nholders++;
+	return member;
+}
+
+/*
+ * Add a member holding group for h, with a fresh token (rule 6); returns
+ * the token, or 0 if no entry could be had.
+ */
+static uint64
+member_add_locked(Lease *group, const LeaseHolder *h, LockableTime now)
+{
+	uint64		token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
+	Lease	   *member;
+
+	Assert(group_fits(group, group->shared));
+	member = member_insert_locked(group, token);
+	if (member == NULL)
+		return 0;
+	return grant_token_locked(member, h, token, now);
+}
+
+/* Delete a member that ended; its group stays, perhaps with no holder */
+static void
+member_remove_locked(Lease *member, LockableWakeList *wl)
+{
+	LeaseKeyMember key;
+	Lease	   *group = lease_group(member);
+
+	key.dbid = group->key.dbid;
+	key.len = LEASE_KEY_MEMBER;
+	key.token = member->token;
+	key.group = group;
+	unlink_holder_locked(member);
+	dlist_delete(&member->u.member_node);
+	group->u.q.nholders--;
+	if (hash_search_with_hash_value(lease_htab, &key, group->hashcode,
+									HASH_REMOVE, NULL) == NULL)
+		elog(PANIC, "lockable: member entry to remove not found");
+	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+	/* a slot came free: any-waiters try again (protocol rule 9) */
+	wl->deleted = true;
+}
+
+/* Take the first backend off a lease's wait queue */
+static int
+queue_pop_locked(Lease *lease)
+{
+	int			slot = lease->u.q.wait_head;
 	LockableBackend *b = &lockable_shared->backends[slot];
 
 	Assert(slot >= 0 && b->state == LOCKABLE_WAIT_QUEUED);
-	lease->wait_head = b->next;
-	if (lease->wait_head < 0)
-		lease->wait_tail = -1;
-	lease->nwaiters--;
+	lease->u.q.wait_head = b->next;
+	if (lease->u.q.wait_head < 0)
+		lease->u.q.wait_tail = -1;
+	lease->u.q.nwaiters--;
 	b->next = -1;
-	b->granted_token = grant_locked(lease, b->ttl, b->roleid, b->pid, slot,
-									pg_atomic_read_u64(&b->session),
-									b->keepalive, now);
+	return slot;
+}
+
+/* Tell a waiter it was granted token */
+static void
+waiter_granted(int slot, uint64 token, LockableWakeList *wl)
+{
+	LockableBackend *b = &lockable_shared->backends[slot];
+
+	b->granted_token = token;
+	b->reserved = false;
 	b->state = LOCKABLE_WAIT_GRANTED;
 	lockable_wake_add(wl, slot);
+}
 
-	/* the next in line now sleeps until this holder's deadline */
-	if (lease->wait_head >= 0)
-		lockable_wake_add(wl, lease->wait_head);
+/*
+ * Grant a name that has room to the waiters at the head of its queue, in
+ * arrival order, for as long as the next one fits (protocol rule 5): a
+ * holderless plain entry goes to its first waiter, and becomes a group if
+ * that waiter wants one; a group with no holder left becomes plain again
+ * for a waiter that wants no group.  The next in line is woken to sleep
+ * until the new holders' deadlines.
+ */
+static void
+grant_queue_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+{
+	while (lease->u.q.wait_head >= 0)
+	{
+		LockableBackend *b = &lockable_shared->backends[lease->u.q.wait_head];
+		LeaseHolder h;
+		uint64		token;
+		int			slot;
+
+		if (lease->kind == LEASE_GROUP && lease->u.q.nholders == 0 &&
+			!wants_group(b->slots, b->shared))
+		{
+			/* no member left: plain again, with nothing to move */
+			lease->kind = LEASE_PLAIN;
+			lease->slots = 1;
+			lease->shared = false;
+		}
+		if (lease->kind == LEASE_PLAIN)
+		{
+			Assert(lease->deadline == LOCKABLE_FOREVER);
+			if (wants_group(b->slots, b->shared))
+				group_make_locked(lease, b->slots, b->shared);
+			else
+			{
+				slot = queue_pop_locked(lease);
+				holder_of_waiter(&h, slot);
+				waiter_granted(slot, grant_locked(lease, &h, now), wl);
+				break;
+			}
+		}
+		if (!group_fits(lease, b->shared))
+			break;
+		if (lease->u.q.nholders == 0)
+			lease->shared = b->shared;
+		holder_of_waiter(&h, lease->u.q.wait_head);
+		token = member_add_locked(lease, &h, now);
+		if (token == 0)
+			break;				/* it stays queued, and tries again */
+		if (h.keepalive)
+			wl->worker_kick = true; /* its first renewal may come soon */
+		slot = queue_pop_locked(lease);
+		waiter_granted(slot, token, wl);
+	}
+
+	/* the next in line now sleeps until the new holders' deadlines */
+	if (lease->u.q.wait_head >= 0)
+		lockable_wake_add(wl, lease->u.q.wait_head);
 }
 
 /*
  * lockable_lease_remove_locked
- *		Delete an entry nobody waits for from the table.  The lease pointer
- *		must not be used again.
+ *		Delete a plain entry or a group nobody holds or waits for from the
+ *		table.  The lease pointer must not be used again.
  */
 void
 lockable_lease_remove_locked(Lease *lease)
@@ -295,8 +521,10 @@ lockable_lease_remove_locked(Lease *lease)
 	LeaseKeySelf self = {InvalidOid, LEASE_KEY_SELF, &lease->key};
 	int32		tail = lease->key.tail;
 
-	Assert(lease->wait_head < 0);
-	unlink_holder_locked(lease);
+	Assert(lease->u.q.wait_head < 0 && lease->kind != LEASE_MEMBER);
+	Assert(lease->kind != LEASE_GROUP || lease->u.q.nholders == 0);
+	if (lease->kind == LEASE_PLAIN)
+		unlink_holder_locked(lease);
 	lockable_remote_slot_give(lease->remote_slot);
 	if (hash_search_with_hash_value(lease_htab, &self, lease->hashcode,
 									HASH_REMOVE, NULL) == NULL)
@@ -306,18 +534,48 @@ lockable_lease_remove_locked(Lease *lease)
 }
 
 /*
+ * After holders of a name left: grant it to its waiters, or delete it if
+ * it has neither holders nor waiters.  Returns false if it was deleted.
+ */
+static bool
+name_vacated_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+{
+	if (lease->u.q.wait_head >= 0)
+	{
+		grant_queue_locked(lease, now, wl);
+		return true;
+	}
+	if (lease->kind == LEASE_GROUP && lease->u.q.nholders > 0)
+		return true;
+	lockable_lease_remove_locked(lease);
+	wl->deleted = true;
+	return false;
+}
+
+/*
+ * End one member without granting anything yet: the caller ends the
+ * others it must and then calls name_vacated_locked on the group.
+ */
+static void
+member_end_locked(Lease *member, LockableWakeList *wl)
+{
+	member_remove_locked(member, wl);
+}
+
+/*
  * lockable_lease_end_locked
- *		End a lease: hand it to the next waiter, or delete it; a remote
- *		lease that is HELD becomes RELEASING, for the worker to let go of
- *		on the service (protocol rule 11).  Returns true if the entry is
- *		still there; if false, the lease pointer must not be used again.
+ *		End a holder (a plain entry, or a member): hand the name to the
+ *		next waiters that fit, or delete it; a remote lease that is HELD
+ *		becomes RELEASING, for the worker to let go of on the service
+ *		(protocol rule 11).  Returns true if the entry given is still
+ *		there; if false, the lease pointer must not be used again.
  */
 bool
 lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 {
 	if (lease->remote == LEASE_REMOTE_HELD)
 	{
-		Assert(lease->wait_head < 0);
+		Assert(lease->u.q.wait_head < 0);
 		unlink_holder_locked(lease);
 		lease->remote = LEASE_REMOTE_RELEASING;
 		lease_remote(lease)->next = now;
@@ -325,19 +583,115 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		return true;
 	}
 	Assert(lease->remote == LEASE_LOCAL);
-	if (lease->wait_head >= 0)
+	if (unlikely(lease->kind == LEASE_MEMBER))
 	{
-		handoff_locked(lease, now, wl);
-		return true;
+		Lease	   *group = lease_group(lease);
+
+		member_end_locked(lease, wl);
+		(void) name_vacated_locked(group, now, wl);
+		return false;
 	}
-	lockable_lease_remove_locked(lease);
-	wl->deleted = true;
-	return false;
+	Assert(lease->kind == LEASE_PLAIN);
+	unlink_holder_locked(lease);
+	return name_vacated_locked(lease, now, wl);
+}
+
+/*
+ * End the members of a group whose deadline has passed (all of them if
+ * all: a force release, counted as such), without granting; returns how
+ * many it ended, and sets *forced to how many of them were live.
+ */
+static int
+group_end_members_locked(Lease *group, LockableTime now, bool all,
+						 int *forced, LockableWakeList *wl)
+{
+	LockableCounters *stats = lockable_partition_stats(group->hashcode);
+	dlist_mutable_iter iter;
+	int			ended = 0;
+
+	*forced = 0;
+	dlist_foreach_modify(iter, &group->link.members)
+	{
+		Lease	   *member = dlist_container(Lease, u.member_node, iter.cur);
+
+		if (member->deadline <= now)
+			stats->expired++;
+		else if (all)
+		{
+			stats->forced++;
+			(*forced)++;
+		}
+		else
+			continue;
+		member_end_locked(member, wl);
+		ended++;
+	}
+	return ended;
+}
+
+/* The earliest deadline of a group's members */
+static LockableTime
+group_deadline(Lease *group)
+{
+	LockableTime earliest = LOCKABLE_FOREVER;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &group->link.members)
+		earliest = Min(earliest,
+					   dlist_container(Lease, u.member_node, iter.cur)->deadline);
+	return earliest;
+}
+
+/* When the name's holder, or its first holder to go, ends */
+static inline LockableTime
+name_deadline(Lease *lease)
+{
+	return lease->kind == LEASE_GROUP ? group_deadline(lease) : lease->deadline;
+}
+
+/* Is every holder of the name a keepalive lease of session? */
+static bool
+held_by_own_keepalive(Lease *lease, uint64 session)
+{
+	dlist_iter	iter;
+
+	if (session == 0)
+		return false;
+	if (lease->kind != LEASE_GROUP)
+		return lease->keepalive && lease->holder_session == session;
+	if (lease->u.q.nholders == 0)
+		return false;
+	dlist_foreach(iter, &lease->link.members)
+	{
+		Lease	   *member = dlist_container(Lease, u.member_node, iter.cur);
+
+		if (!member->keepalive || member->holder_session != session)
+			return false;
+	}
+	return true;
+}
+
+/* The holder of a name's entry with token: itself, a member, or NULL */
+static Lease *
+holder_by_token_locked(Lease *lease, uint64 token)
+{
+	LeaseKeyMember key;
+	Lease	   *member;
+
+	if (likely(lease->kind != LEASE_GROUP))
+		return lease->token == token ? lease : NULL;
+	key.dbid = lease->key.dbid;
+	key.len = LEASE_KEY_MEMBER;
+	key.token = token;
+	key.group = lease;
+	member = hash_search_with_hash_value(lease_htab, &key, lease->hashcode,
+										 HASH_FIND, NULL);
+	return member != NULL && lease_group(member) == lease ? member : NULL;
 }
 
 /* Append a backend to a lease's wait queue */
 static void
-enqueue_locked(Lease *lease, LeaseRequest *req)
+enqueue_locked(Lease *lease, LeaseRequest *req, bool reserved)
 {
 	int			slot = lockable_my_slot();
 	LockableBackend *b = &lockable_shared->backends[slot];
@@ -348,23 +702,26 @@ enqueue_locked(Lease *lease, LeaseRequest *req)
 	b->roleid = req->roleid;
 	b->pid = MyProcPid;
 	b->keepalive = req->keepalive;
+	b->slots = req->slots;
+	b->shared = req->shared;
+	b->reserved = reserved;
 	b->granted_token = 0;
-	if (lease->wait_tail >= 0)
-		lockable_shared->backends[lease->wait_tail].next = slot;
+	if (lease->u.q.wait_tail >= 0)
+		lockable_shared->backends[lease->u.q.wait_tail].next = slot;
 	else
-		lease->wait_head = slot;
-	lease->wait_tail = slot;
-	lease->nwaiters++;
+		lease->u.q.wait_head = slot;
+	lease->u.q.wait_tail = slot;
+	lease->u.q.nwaiters++;
 }
 
-/* Take a backend out of a lease's wait queue */
+/* Take a backend out of a lease's wait queue, ungranted */
 static void
-dequeue_locked(Lease *lease, int slot, LockableWakeList *wl)
+dequeue_locked(Lease *lease, int slot, LockableTime now, LockableWakeList *wl)
 {
 	LockableBackend *backends = lockable_shared->backends;
 	int			prev = -1;
 
-	for (int cur = lease->wait_head; cur >= 0; prev = cur, cur = backends[cur].next)
+	for (int cur = lease->u.q.wait_head; cur >= 0; prev = cur, cur = backends[cur].next)
 	{
 		if (cur != slot)
 			continue;
@@ -372,18 +729,27 @@ dequeue_locked(Lease *lease, int slot, LockableWakeList *wl)
 			backends[prev].next = backends[cur].next;
 		else
 		{
-			lease->wait_head = backends[cur].next;
+			lease->u.q.wait_head = backends[cur].next;
 			/* a new head sleeps until the holder's deadline: tell it */
-			if (lease->wait_head >= 0)
-				lockable_wake_add(wl, lease->wait_head);
+			if (lease->u.q.wait_head >= 0)
+				lockable_wake_add(wl, lease->u.q.wait_head);
 		}
-		if (lease->wait_tail == slot)
-			lease->wait_tail = prev;
-		lease->nwaiters--;
+		if (lease->u.q.wait_tail == slot)
+			lease->u.q.wait_tail = prev;
+		lease->u.q.nwaiters--;
 		break;
 	}
 	backends[slot].next = -1;
 	backends[slot].state = LOCKABLE_WAIT_NONE;
+	if (backends[slot].reserved)
+	{
+		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+		backends[slot].reserved = false;
+	}
+
+	/* a head that did not fit has left: those behind it may fit now */
+	if (prev < 0 && lease->kind == LEASE_GROUP)
+		grant_queue_locked(lease, now, wl);
 }
 
 /*
@@ -469,6 +835,145 @@ lockable_lease_enter_locked(LeaseRequest *req, bool *found)
 }
 
 /*
+ * Raise an error for an acquire, after releasing the partition lock and
+ * sending the wake-ups collected so far.
+ */
+static void
+acquire_error_locked(LeaseRequest *req, Lease *lease, LockableWakeList *wl)
+{
+	int			held = lease != NULL ? (lease->kind == LEASE_GROUP ? lease->slots : 1) : 0;
+
+	if (lease == NULL)
+		lockable_partition_stats(req->hashcode)->table_full++;
+	LWLockRelease(lockable_partition_lock(req->hashcode));
+	lockable_wake_send(wl);
+	if (lease != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("lease \"%.*s\" is held with slots = %d",
+						(int) req->key.len, req->key.name, held),
+				 errdetail("This acquire asked for slots = %d; all holders of a name use the same slots.",
+						   req->slots),
+				 errhint("Acquire it with slots => %d, or wait until nobody holds or waits for it.",
+						 held)));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("too many leases"),
+			 errdetail("All %d lease slots are in use; a counting or shared lease takes one for its name and one for each holder and waiter.",
+					   lockable_max_leases),
+			 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
+}
+
+/*
+ * The slow part of lockable_lease_try: the name is a group, or req wants
+ * one (slots > 1, or shared).  Called with the partition lock held, which
+ * it releases; a new entry (!found) is holderless.
+ */
+static LeaseAcquireResult
+try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
+				 uint64 *token, LockableTime *busy_until, LockableTime now,
+				 LockableWakeList *wl)
+{
+	LockableCounters *stats = lockable_partition_stats(req->hashcode);
+	LWLock	   *lock = lockable_partition_lock(req->hashcode);
+	bool		want = wants_group(req->slots, req->shared);
+	LeaseAcquireResult result;
+	LeaseHolder h;
+
+	/* end what has expired, so that only live holders count */
+	if (found && lease->kind == LEASE_PLAIN && lease->deadline <= now)
+	{
+		stats->expired++;
+		if (!lockable_lease_end_locked(lease, now, wl))
+			lease = NULL;
+	}
+	else if (found && lease->kind == LEASE_GROUP)
+	{
+		int			forced;
+
+		if (group_end_members_locked(lease, now, false, &forced, wl) > 0 &&
+			!name_vacated_locked(lease, now, wl))
+			lease = NULL;
+	}
+	if (lease == NULL)
+	{
+		/* nobody holds it any more: the entry was deleted; a new one */
+		lease = lockable_lease_enter_locked(req, &found);
+		if (found)
+			elog(PANIC, "lockable: lease entry found after it was deleted");
+		lockable_lease_init_locked(lease, req->hashcode);
+	}
+	if (!found)
+	{
+		/* a new entry, holderless */
+		if (!want)
+		{
+			*token = lockable_lease_grant_locked(lease, req, now);
+			LWLockRelease(lock);
+			lockable_wake_send(wl);
+			return LEASE_GRANTED;
+		}
+		group_make_locked(lease, req->slots, req->shared);
+	}
+
+	if ((lease->kind == LEASE_GROUP ? lease->slots : 1) != req->slots)
+		acquire_error_locked(req, lease, wl);
+
+	/* nobody waits, and there is room: a new member */
+	if (lease->kind == LEASE_GROUP && lease->u.q.wait_head < 0 &&
+		group_fits(lease, req->shared) && want)
+	{
+		if (!reserve_entries(1))
+		{
+			/* a group just made has no holder: delete it again */
+			(void) name_vacated_locked(lease, now, wl);
+			acquire_error_locked(req, NULL, wl);
+		}
+		if (lease->u.q.nholders == 0)
+			lease->shared = req->shared;
+		holder_of_request(&h, req);
+		*token = member_add_locked(lease, &h, now);
+		if (*token != 0)
+		{
+			LWLockRelease(lock);
+			lockable_wake_send(wl);
+			return LEASE_GRANTED;
+		}
+		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
+		(void) name_vacated_locked(lease, now, wl);
+		acquire_error_locked(req, NULL, wl);
+	}
+	/* a group has a holder here: one without is deleted or granted */
+	Assert(lease->kind == LEASE_PLAIN || lease->u.q.nholders > 0);
+
+	if (held_by_own_keepalive(lease, lockable_my_session_if_any()))
+	{
+		if (!enqueue && req->count_refusal)
+			stats->refused++;
+		result = LEASE_OWN_KEEPALIVE;
+	}
+	else if (enqueue)
+	{
+		if (want && !reserve_entries(1))
+			acquire_error_locked(req, NULL, wl);
+		enqueue_locked(lease, req, want);
+		stats->waited++;
+		result = LEASE_QUEUED;
+	}
+	else
+	{
+		if (req->count_refusal)
+			stats->refused++;
+		result = LEASE_BUSY;
+	}
+	if (busy_until != NULL && result != LEASE_QUEUED)
+		*busy_until = name_deadline(lease);
+	LWLockRelease(lock);
+	lockable_wake_send(wl);
+	return result;
+}
+
+/*
  * lockable_lease_try
  *		Try once to acquire; if the lease is held and enqueue is true, join
  *		its wait queue (the caller then loops on lockable_lease_wait_check).
@@ -477,9 +982,10 @@ lockable_lease_enter_locked(LeaseRequest *req, bool *found)
  * not NULL, set to the holder's deadline), or LEASE_QUEUED.  A lease held
  * with keepalive by this very session is LEASE_OWN_KEEPALIVE, never
  * queued on: it lasts as long as the session, so waiting for it would be
- * waiting for oneself.  Raises an error when the table is full.  This is
- * the hot path: one hash lookup under one partition lock, one clock read,
- * no allocation.
+ * waiting for oneself.  Raises an error when the table is full, or when
+ * the name is held with other slots.  This is the hot path: one hash
+ * lookup under one partition lock, one clock read, no allocation; names
+ * that are groups, and requests for one, take try_group_locked.
  */
 LeaseAcquireResult
 lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
@@ -498,6 +1004,14 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = lockable_clock_now();
 	lease = lockable_lease_enter_locked(req, &found);
+	if (unlikely(wants_group(req->slots, req->shared) ||
+				 (found && lease->kind != LEASE_PLAIN)))
+	{
+		if (!found)
+			lockable_lease_init_locked(lease, req->hashcode);
+		return try_group_locked(req, lease, found, enqueue, token,
+								busy_until, now, &wl);
+	}
 	if (!found)
 	{
 		lockable_lease_init_locked(lease, req->hashcode);
@@ -509,7 +1023,7 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 	if (lease->deadline <= now)
 	{
 		stats->expired++;
-		if (lease->wait_head < 0)
+		if (lease->u.q.wait_head < 0)
 		{
 			/* expired and nobody waiting: it is ours */
 			*token = lockable_lease_grant_locked(lease, req, now);
@@ -517,7 +1031,11 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 			return LEASE_GRANTED;
 		}
 		/* those who waited come first */
-		handoff_locked(lease, now, &wl);
+		unlink_holder_locked(lease);
+		grant_queue_locked(lease, now, &wl);
+		if (lease->kind != LEASE_PLAIN)
+			return try_group_locked(req, lease, true, enqueue, token,
+									busy_until, now, &wl);
 	}
 
 	if (lease->keepalive && my_session != 0 &&
@@ -533,7 +1051,7 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 	{
 		if (req->keepalive)
 			(void) lockable_my_session();
-		enqueue_locked(lease, req);
+		enqueue_locked(lease, req, false);
 		stats->waited++;
 		result = LEASE_QUEUED;
 	}
@@ -588,27 +1106,38 @@ lockable_lease_wait_check(LeaseRequest *req, LockableTime wait_deadline,
 			 (int) req->key.len, req->key.name);
 	}
 
+	/* the head ends what expired: the name may come to us */
 	now = lockable_clock_now();
-	if (lease->deadline <= now && lease->wait_head == slot)
+	if (lease->u.q.wait_head == slot && name_deadline(lease) <= now)
 	{
-		lockable_partition_stats(req->hashcode)->expired++;
-		handoff_locked(lease, now, &wl);
-		Assert(me->state == LOCKABLE_WAIT_GRANTED);
+		int			forced;
+
+		if (lease->kind == LEASE_GROUP)
+			(void) group_end_members_locked(lease, now, false, &forced, &wl);
+		else
+		{
+			lockable_partition_stats(req->hashcode)->expired++;
+			unlink_holder_locked(lease);
+		}
+		(void) name_vacated_locked(lease, now, &wl);
+	}
+	if (me->state == LOCKABLE_WAIT_GRANTED)
+	{
 		*token = me->granted_token;
 		me->state = LOCKABLE_WAIT_NONE;
 		result = LEASE_GRANTED;
 	}
 	else if (now >= wait_deadline)
 	{
-		dequeue_locked(lease, slot, &wl);
+		dequeue_locked(lease, slot, now, &wl);
 		lockable_partition_stats(req->hashcode)->refused++;
 		result = LEASE_BUSY;
 	}
 	else
 	{
 		*sleep_until = wait_deadline;
-		if (lease->wait_head == slot && lease->deadline < *sleep_until)
-			*sleep_until = lease->deadline;
+		if (lease->u.q.wait_head == slot)
+			*sleep_until = Min(*sleep_until, name_deadline(lease));
 		result = LEASE_QUEUED;
 	}
 	LWLockRelease(lock);
@@ -629,18 +1158,21 @@ lockable_lease_wait_abandon(LeaseRequest *req)
 	int			slot = lockable_my_slot();
 	LockableBackend *me = &lockable_shared->backends[slot];
 	LockableWakeList wl;
+	LockableTime now;
 	Lease	   *lease;
+	Lease	   *holder;
 
 	lockable_wake_init(&wl);
 	LWLockAcquire(lock, LW_EXCLUSIVE);
+	now = lockable_clock_now();
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
 	if (me->state == LOCKABLE_WAIT_QUEUED && lease != NULL)
-		dequeue_locked(lease, slot, &wl);
+		dequeue_locked(lease, slot, now, &wl);
 	else if (me->state == LOCKABLE_WAIT_GRANTED && lease != NULL &&
-			 lease->token == me->granted_token)
+			 (holder = holder_by_token_locked(lease, me->granted_token)) != NULL)
 	{
 		lockable_partition_stats(req->hashcode)->released++;
-		lockable_lease_end_locked(lease, lockable_clock_now(), &wl);
+		lockable_lease_end_locked(holder, now, &wl);
 	}
 	me->state = LOCKABLE_WAIT_NONE;
 	me->next = -1;
@@ -679,7 +1211,9 @@ lookup_token(LeaseRequest *req, uint64 token, bool live_only)
 
 	LWLockAcquire(lock, LW_SHARED);
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	found = lease != NULL && lease->token == token && lease_visible(lease, req);
+	if (lease != NULL)
+		lease = holder_by_token_locked(lease, token);
+	found = lease != NULL && lease_visible(lease, req);
 	if (found && live_only)
 		found = lease_is_live(lease) && lease->deadline > lockable_clock_now();
 	LWLockRelease(lock);
@@ -699,8 +1233,9 @@ find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
 	Lease	   *lease;
 
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (lease == NULL || lease->token != token || !lease_is_live(lease) ||
-		!lease_visible(lease, req))
+	if (lease != NULL)
+		lease = holder_by_token_locked(lease, token);
+	if (lease == NULL || !lease_is_live(lease) || !lease_visible(lease, req))
 		return NULL;
 	if (lease->deadline <= now)
 	{
@@ -773,11 +1308,13 @@ lockable_lease_holder_op(LeaseRequest *req, LeaseHolderOp op, uint64 token,
 
 /*
  * lockable_lease_force_release
- *		End the live lease of that name whoever holds it.  Permission is
+ *		End the live lease of that name whoever holds it: every holder of a
+ *		counting or shared lease, or with token not 0 only the holder with
+ *		that token.  Waiters get it as after a release.  Permission is
  *		checked by the caller (EXECUTE on lockable_force_release).
  */
 bool
-lockable_lease_force_release(LeaseRequest *req)
+lockable_lease_force_release(LeaseRequest *req, uint64 token)
 {
 	LWLock	   *lock = lockable_partition_lock(req->hashcode);
 	LockableCounters *stats = lockable_partition_stats(req->hashcode);
@@ -790,7 +1327,17 @@ lockable_lease_force_release(LeaseRequest *req)
 	LWLockAcquire(lock, LW_EXCLUSIVE);
 	now = lockable_clock_now();
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (lease != NULL && lease_is_live(lease) && lease_visible(lease, req))
+	if (lease != NULL && token != 0)
+		lease = holder_by_token_locked(lease, token);
+	if (lease != NULL && lease->kind == LEASE_GROUP)
+	{
+		int			forced;
+
+		if (group_end_members_locked(lease, now, true, &forced, &wl) > 0)
+			(void) name_vacated_locked(lease, now, &wl);
+		ended = forced > 0;
+	}
+	else if (lease != NULL && lease_is_live(lease) && lease_visible(lease, req))
 	{
 		ended = lease->deadline > now;
 		if (ended)
@@ -827,36 +1374,55 @@ lockable_lease_exists(LeaseRequest *req, uint64 token)
 /*
  * lockable_lease_restore
  *		At startup, in the postmaster, before any backend exists: put back
- *		a lease saved at the last shutdown.  False if the table (or, for a
- *		long name, the name pool) is full.
+ *		a lease saved at the last shutdown, or one holder of a counting or
+ *		shared lease (slots > 1 or shared).  False if the table (or, for a
+ *		long name, the name pool) is full.  A holder that does not fit the
+ *		name as restored so far (a file not written by this code) is left
+ *		out, as a plain lease's duplicate is.
  */
 bool
 lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 					   int64 ttl, LockableTime acquired, LockableTime deadline,
-					   int64 renewals)
+					   int64 renewals, int slots, bool shared)
 {
 	uint32		hashcode = get_hash_value(lease_htab, key);
+	bool		group = wants_group(slots, shared);
 	Lease	   *lease;
 	bool		found;
 	int32		tail;
 
 	Assert(!IsUnderPostmaster);
-	if (pg_atomic_read_u32(&lockable_shared->nleases) >= (uint32) lockable_max_leases)
+	if (pg_atomic_read_u32(&lockable_shared->nleases) + (group ? 2 : 1) > (uint32) lockable_max_leases)
 		return false;
-	if (hash_search_with_hash_value(lease_htab, key, hashcode, HASH_FIND, NULL))
-		return true;
-	if (!lockable_name_store(key, &tail))
-		return false;
-	lease = hash_search_with_hash_value(lease_htab, key, hashcode,
-										HASH_ENTER_NULL, &found);
+	lease = hash_search_with_hash_value(lease_htab, key, hashcode, HASH_FIND,
+										NULL);
 	if (lease == NULL)
 	{
-		lockable_name_free(tail);
-		return false;
+		if (!lockable_name_store(key, &tail))
+			return false;
+		lease = hash_search_with_hash_value(lease_htab, key, hashcode,
+											HASH_ENTER_NULL, &found);
+		if (lease == NULL)
+		{
+			lockable_name_free(tail);
+			return false;
+		}
+		lease->key.tail = tail;
+		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
+		lockable_lease_init_locked(lease, hashcode);
+		if (group)
+			group_make_locked(lease, slots, shared);
 	}
-	lease->key.tail = tail;
-	pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
-	lockable_lease_init_locked(lease, hashcode);
+	else if (!group || lease->kind != LEASE_GROUP || lease->slots != slots ||
+			 lease->shared != shared)
+		return true;
+	if (group)
+	{
+		lease = member_insert_locked(lease, token);
+		if (lease == NULL)
+			return true;
+		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
+	}
 	lease->owner = owner;
 	lease->token = token;
 	lease->acquired = acquired;
@@ -913,11 +1479,13 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 			lease->key.dbid != dbid &&
 			!(lease->remote != LEASE_LOCAL && lease_remote(lease)->db == dbid))
 			continue;
+		if (lease->kind == LEASE_GROUP)
+			continue;			/* its holders are its members */
 		if (lease_is_live(lease) && lease->deadline <= *now)
 			continue;
 		Assert(n < size);
 		info = &result[n++];
-		lockable_entry_key_get(&lease->key, &key);
+		lockable_entry_key_get(lease_name_key(lease), &key);
 		memcpy(info->name, key.name, key.len);
 		info->name[key.len] = '\0';
 		info->dbid = key.dbid;
@@ -929,7 +1497,10 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 		info->deadline = lease->deadline;
 		info->ttl = lease->ttl;
 		info->renewals = lease->renewals;
-		info->nwaiters = lease->nwaiters;
+		info->nwaiters = lease->kind == LEASE_MEMBER ?
+			lease_group(lease)->u.q.nwaiters : lease->u.q.nwaiters;
+		info->slots = lease->slots;
+		info->shared = lease->shared;
 		info->remote = lease->remote;
 		info->prefix_len = 0;
 		info->remote_failures = 0;

@@ -22,36 +22,80 @@ typedef enum LeaseRemoteState
 	LEASE_REMOTE_RELEASING		/* ended here; release on the service due */
 } LeaseRemoteState;
 
+/* What an entry of the lease table is (protocol rule 13 in shared.h) */
+typedef enum LeaseKind
+{
+	LEASE_PLAIN = 0,			/* a lease with one holder: the entry itself */
+	LEASE_GROUP,				/* the name of a counting or shared lease: no
+								 * holder of its own; its holders are members */
+	LEASE_MEMBER				/* one holder of a group, keyed by its token */
+} LeaseKind;
+
 /*
- * A lease: one hash entry, held by exactly one holder.  What the hot path
- * touches comes first; the rest of a long name and what only a remote
- * entry needs are kept outside (lease_store.h).
+ * A lease: one hash entry.  A plain entry is held by exactly one holder,
+ * itself; a group's holders are member entries, each like a plain entry in
+ * everything about its holder (token, deadline, wheel, keepalive).  What
+ * the hot path touches comes first; the rest of a long name and what only
+ * a remote entry needs are kept outside (lease_store.h).
  */
 typedef struct Lease
 {
 	LeaseEntryKey key;			/* hash key, must be first */
-	uint32		hashcode;		/* hash of key, to delete during scans */
+	uint32		hashcode;		/* hash of key (a member: of its group's) */
 	bool		keepalive;		/* renewed by the worker while the session
 								 * holder_session lives */
 	bool		capped;			/* keepalive stopped at lockable.max_hold */
 	uint8		remote;			/* LeaseRemoteState */
+	uint8		kind;			/* LeaseKind */
 	uint64		token;			/* fencing token */
 	LockableTime deadline;		/* expires when the clock passes this */
 	LockableTime acquired;		/* when granted */
 	int64		ttl;			/* length of one renewal, microseconds */
 	dlist_node	wheel_node;		/* in the timer wheel slot of lease_due() */
-	int			wait_head;		/* first queued backend slot, or -1 */
-	int			wait_tail;		/* last queued backend slot, or -1 */
-	int			nwaiters;
+	union
+	{
+		struct
+		{
+			int			wait_head;	/* first queued backend slot, or -1 */
+			int			wait_tail;	/* last queued backend slot, or -1 */
+			int			nwaiters;
+			int			nholders;	/* a group's members */
+		}			q;			/* a plain entry or a group: its queue */
+		dlist_node	member_node;	/* a member: in its group's members */
+	}			u;
 	int			pid;			/* process that acquired it; 0 if restored */
 	Oid			owner;			/* role that acquired it */
 	int			holder_slot;	/* backend slot of a keepalive holder */
+	int32		remote_slot;	/* its LeaseRemote if remote, else -1 */
 	uint64		holder_session; /* session id of a keepalive holder */
 	int64		renewals;		/* heartbeats and keepalive renewals */
-	dlist_node	keepalive_node; /* in its holder's keepalive_leases, if
-								 * keepalive */
-	int32		remote_slot;	/* its LeaseRemote if remote, else -1 */
+	union
+	{
+		dlist_node	keepalive_node; /* a keepalive holder: in its holder's
+									 * keepalive_leases */
+		dlist_head	members;	/* a group: its member entries */
+	}			link;
+	uint16		slots;			/* a group's count: holders at once */
+	bool		shared;			/* a group: its holders are shared ones */
 } Lease;
+
+/* A member's group, kept in its key (lockable_entry_key_copy) */
+static inline struct Lease *
+lease_group(const Lease *member)
+{
+	Lease	   *group;
+
+	Assert(member->kind == LEASE_MEMBER);
+	memcpy(&group, member->key.head + LEASE_KEY_MEMBER_GROUP, sizeof(group));
+	return group;
+}
+
+/* The entry that carries a holder's name: itself, or its group */
+static inline const LeaseEntryKey *
+lease_name_key(const Lease *lease)
+{
+	return lease->kind == LEASE_MEMBER ? &lease_group(lease)->key : &lease->key;
+}
 
 /*
  * When the worker must next look at a held lease (protocol rule 4): the
@@ -82,6 +126,8 @@ typedef struct LeaseRequest
 	int64		ttl;			/* microseconds */
 	Oid			roleid;
 	bool		keepalive;
+	int			slots;			/* holders the name may have at once */
+	bool		shared;			/* a shared holder */
 	bool		count_refusal;	/* count a busy try in the statistics */
 	Oid			remote_db;		/* a remote lease's: the caller's database */
 } LeaseRequest;
@@ -91,9 +137,10 @@ typedef enum LeaseAcquireResult
 	LEASE_GRANTED,
 	LEASE_BUSY,
 	LEASE_QUEUED,
-	LEASE_OWN_KEEPALIVE			/* busy, held by a keepalive lease of this
-								 * very session: it cannot end while the
-								 * session waits, so it never queues */
+	LEASE_OWN_KEEPALIVE			/* busy, and every holder is a keepalive
+								 * lease of this very session: none can end
+								 * while the session waits, so it never
+								 * queues */
 } LeaseAcquireResult;
 
 /* What a holder does with its lease, by its token */
@@ -123,7 +170,9 @@ typedef struct LeaseInfo
 	LockableTime deadline;
 	int64		ttl;
 	int64		renewals;
-	int			nwaiters;
+	int			nwaiters;		/* of the name */
+	int			slots;			/* of the name */
+	bool		shared;
 	uint8		remote;			/* LeaseRemoteState */
 	int			prefix_len;		/* remote only, as are the next two */
 	int			remote_failures;
@@ -151,13 +200,14 @@ extern LeaseOpResult lockable_lease_holder_op(LeaseRequest *req,
 											  LeaseHolderOp op, uint64 token,
 											  int64 ttl, Oid member_of,
 											  Oid *owner);
-extern bool lockable_lease_force_release(LeaseRequest *req);
+extern bool lockable_lease_force_release(LeaseRequest *req, uint64 token);
 extern bool lockable_lease_is_held(LeaseRequest *req, uint64 token);
 extern bool lockable_lease_exists(LeaseRequest *req, uint64 token);
 extern bool lockable_lease_restore(const LeaseKey *key, uint64 token,
 								   Oid owner, int64 ttl,
 								   LockableTime acquired,
-								   LockableTime deadline, int64 renewals);
+								   LockableTime deadline, int64 renewals,
+								   int slots, bool shared);
 extern LeaseInfo *lockable_lease_snapshot(Oid dbid, int *nleases,
 										  LockableTime *now);
 

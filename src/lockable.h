@@ -45,6 +45,9 @@
 /* Longest lease name, in bytes.  Longer names are an error. */
 #define LOCKABLE_NAME_MAXLEN	200
 
+/* Most holders a counting or shared lease may have at once (slots) */
+#define LOCKABLE_MAX_SLOTS		10000
+
 /* Microseconds on CLOCK_MONOTONIC: deadlines, never shown to users */
 typedef int64 LockableTime;
 

@@ -62,7 +62,8 @@
 #define LOCKABLE_STATE_FILE		LOCKABLE_DIR "/leases.state"
 
 #define STATE_MAGIC		0x4C4B4C53	/* "LKLS" */
-#define STATE_VERSION	2			/* 1: no shutdown or boot clock fields */
+#define STATE_VERSION	3			/* 1: no shutdown or boot clock fields;
+									 * 2: no slots and shared */
 
 typedef struct StateHeader
 {
@@ -88,7 +89,8 @@ typedef struct StateEntry
 	Oid			dbid;
 	Oid			owner;
 	uint32		len;
-	uint32		pad;
+	uint16		slots;			/* version 3; 0 in older files: 1 */
+	uint16		shared;			/* version 3; 0 in older files */
 	uint64		token;
 	int64		ttl;
 	int64		renewals;
@@ -179,7 +181,7 @@ state_read(const ControlState *control, size_t *len, StateHeader *header,
 		goto corrupt;
 	memcpy(header, buf, STATE_HEADER_V1_SIZE);
 	if (header->magic != STATE_MAGIC ||
-		(header->version != 1 && header->version != STATE_VERSION))
+		header->version < 1 || header->version > STATE_VERSION)
 		goto corrupt;
 	*header_len = header->version == 1 ? STATE_HEADER_V1_SIZE : sizeof(StateHeader);
 	if (*len < *header_len + sizeof(StateTrailer))
@@ -294,9 +296,14 @@ state_restore_entries(const char *buf, size_t len, const StateHeader *header,
 		pos += e.len;
 
 		st->ttl_need = Max(st->ttl_need, Max(e.ttl, remaining));
+		if (e.slots == 0)
+			e.slots = 1;
+		if (e.slots > LOCKABLE_MAX_SLOTS || e.shared > 1)
+			return false;
 		if (lockable_lease_restore(&key, e.token, e.owner, e.ttl,
 								   now - (header->written_at - e.acquired) - downtime,
-								   now + remaining, e.renewals))
+								   now + remaining, e.renewals, e.slots,
+								   e.shared != 0))
 			counts->restored++;
 		else
 		{
@@ -432,6 +439,8 @@ state_dump(int code, Datum arg)
 		e.dbid = l->dbid;
 		e.owner = l->owner;
 		e.len = strlen(l->name);
+		e.slots = (uint16) l->slots;
+		e.shared = l->shared ? 1 : 0;
 		e.token = l->token;
 		e.ttl = l->ttl;
 		e.renewals = l->renewals;

@@ -122,7 +122,7 @@ lockable_remote_fallback(LeaseRequest *req, const char *name, int len)
 static void
 delete_remote_locked(Lease *lease, LockableWakeList *wl)
 {
-	Assert(lease->remote != LEASE_LOCAL && lease->wait_head < 0);
+	Assert(lease->remote != LEASE_LOCAL && lease->u.q.wait_head < 0);
 	if (lease->remote != LEASE_REMOTE_PENDING)
 		wl->remote_ended = true;
 	dlist_delete(&lease_remote(lease)->node);

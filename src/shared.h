@@ -36,9 +36,11 @@
  *	  are collected in a LockableWakeList and sent after the lock is
  *	  released.
  *
- * 4. Mutual exclusion: a name has at most one hash entry, and an entry
- *	  always has exactly one holder.  Every held entry (a local lease, or a
- *	  remote one that is HELD) is on its partition's timer wheel, in the
+ * 4. Mutual exclusion: a name has at most one hash entry, and a plain
+ *	  entry always has exactly one holder; the holders of a counting or
+ *	  shared lease are member entries of its name's group (rule 13), each
+ *	  held like a plain entry.  Every held entry (a local lease, a member,
+ *	  or a remote one that is HELD) is on its partition's timer wheel, in the
  *	  slot of when the worker must next look at it: its deadline, or for a
  *	  keepalive lease the worker still renews, its renewal half a ttl
  *	  before (lease_due, lease_table.h); so the worker finds what is due
@@ -51,12 +53,16 @@
  *
  * 5. Fairness: while a lease has queued waiters its entry is never
  *	  deleted.  Ending such a lease (release, expiry, force, end of a
- *	  keepalive session) hands it directly to the head of its wait queue:
- *	  the waiter's slot is marked GRANTED with a fresh token and its
- *	  condition variable is signalled.  Newcomers therefore cannot overtake
- *	  waiters, and waiters are served in arrival order.  A backend never
- *	  queues on a keepalive lease of its own session, which could not end
- *	  while it waits (LEASE_OWN_KEEPALIVE; the caller raises a deadlock).
+ *	  keepalive session) hands it directly to the head of its wait queue,
+ *	  and to the next ones for as long as each fits (a group's slots and
+ *	  mode, rule 13): each waiter's slot is marked GRANTED with a fresh
+ *	  token and its condition variable is signalled.  An acquire that finds
+ *	  waiters queues behind them (or is refused) even when it would fit, so
+ *	  newcomers cannot overtake waiters, waiters are served in arrival
+ *	  order, and a queued non-shared waiter is not starved by shared ones.
+ *	  A backend never queues on a name whose every holder is a keepalive
+ *	  lease of its own session, as none could end while it waits
+ *	  (LEASE_OWN_KEEPALIVE; the caller raises a deadlock).
  *
  * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
  *	  partition lock of the lease being granted is held exclusively, so the
@@ -65,8 +71,11 @@
  *	  and to the clock floor (rule 8) at a start and at the end of recovery,
  *	  with a compare-and-swap that never lowers it.
  *
- * 7. nleases counts hash entries.  It is incremented before an entry is
- *	  kept and decremented after one is removed, both under the entry's
+ * 7. nleases counts hash entries, and the member entries promised to
+ *	  queued waiters of groups (LockableBackend.reserved), so that a
+ *	  handoff under the partition lock always finds an entry free.  It is
+ *	  incremented before an entry is kept or promised and decremented after
+ *	  one is removed or a promise is dropped, all under the entry's
  *	  partition lock, and is never allowed above lockable.max_leases.
  *
  * 8. Durability: tokens_reserved, ttl_horizon, ttl_pending, grace_until,
@@ -102,6 +111,21 @@
  *	  partition lock; each belongs to one entry from its insertion to its
  *	  deletion, is written before the entry can be found, and is read and
  *	  written only under the entry's partition lock.
+ *
+ * 13. Counting and shared leases (slots > 1, or shared): the name's entry
+ *	  is a group (LEASE_GROUP): it has no holder of its own, is never on the
+ *	  wheel, and keeps the wait queue, the slots fixed by its first holder,
+ *	  the mode of its holders (all shared, or all not) and the list of its
+ *	  members.  Each holder is a member entry (LEASE_MEMBER) keyed by its
+ *	  token, with the hash code of its group, so the group and its members
+ *	  are under one partition lock; a member points to its group, which
+ *	  outlives it.  A group has at least one member, or is deleted when its
+ *	  last member ends and nobody waits, or is handed on (rule 5).  A
+ *	  plain entry whose holder ended becomes a group for a first waiter
+ *	  that wants one, and a group without members becomes plain again for
+ *	  one that does not.  Ending a member deletes that entry only, so the
+ *	  worker's walks of the wheel and the keepalive lists, which end the
+ *	  entry they are at, stay valid.
  *
  * Copyright (c) 2026, the lockable authors
  *
@@ -158,7 +182,11 @@ typedef struct LockableBackend
 	int64		ttl;			/* what the waiter asked for */
 	Oid			roleid;
 	int			pid;
+	int			slots;
+	bool		shared;
 	bool		keepalive;
+	bool		reserved;		/* counted in nleases for the member entry
+								 * it will hold (protocol rule 7) */
 } LockableBackend;
 
 /* Statistics counters, one set per partition, under its lock */
