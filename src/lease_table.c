@@ -887,10 +887,13 @@ try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
 		if (!lockable_lease_end_locked(lease, now, wl))
 			lease = NULL;
 	}
-	else if (found && lease->kind == LEASE_GROUP)
+	else if (found && lease->kind == LEASE_GROUP &&
+			 (lease->slots != req->slots || lease->u.q.wait_head >= 0 ||
+			  !want || !group_fits(lease, req->shared)))
 	{
 		int			forced;
 
+		/* it would be refused: end what expired first, which may make room */
 		if (group_end_members_locked(lease, now, false, &forced, wl) > 0 &&
 			!name_vacated_locked(lease, now, wl))
 			lease = NULL;
