@@ -132,11 +132,12 @@ run_demo() {
 	export LOCKABLE_WAITER_OUT="$tmp/waiter.out" LOCKABLE_WAITER_DONE="$tmp/waiter.done"
 
 	psql -X -q -v ON_ERROR_STOP=1 -c 'SET client_min_messages = warning' \
-		-c 'CREATE EXTENSION IF NOT EXISTS lockable;'
+		-c 'CREATE EXTENSION IF NOT EXISTS lockable;' \
+		-c 'ALTER EXTENSION lockable UPDATE;'
 	# Leases left over from an earlier run (they outlive their session until
 	# their ttl ends) would make step 1 report "busy": end them quietly.
 	psql -X -q -o /dev/null -c "SELECT lockable_release(name, token) FROM lockable_leases
-		WHERE name IN ('nightly-report', 'short-lived');" 2>/dev/null || true
+		WHERE name IN ('nightly-report', 'short-lived', 'exports');" 2>/dev/null || true
 
 	echo
 	lk_say "running the demo (psql echoes each statement it sends)"
@@ -181,7 +182,20 @@ SELECT lockable_release('nightly-report', :token);
 \! sed 's/^/    | /' "$LOCKABLE_WAITER_OUT"
 SELECT name, token, pid, expires_at FROM lockable_leases;
 
-\echo '-- 7. Statistics.'
+\echo
+\echo '-- 7. A counting lease: at most 2 holders of exports at once, each with its own token.'
+SELECT lockable_acquire('exports', ttl => '10 seconds', slots => 2) AS first \gset
+SELECT lockable_acquire('exports', ttl => '10 seconds', slots => 2) AS second \gset
+SELECT :second > :first AS tokens_increase;
+\echo 'A third holder does not fit: NULL.'
+SELECT lockable_acquire('exports', ttl => '10 seconds', slots => 2) AS third;
+SELECT name, token, slots, shared FROM lockable_leases WHERE name = 'exports' ORDER BY token;
+\echo 'One holder releases: a slot is free again.'
+SELECT lockable_release('exports', :first);
+SELECT lockable_acquire('exports', ttl => '10 seconds', slots => 2) AS third \gset
+SELECT lockable_force_release('exports') AS all_holders_ended;
+
+\echo '-- 8. Statistics.'
 \set QUIET on
 \x auto
 \set QUIET off
