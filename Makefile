@@ -7,6 +7,7 @@ OBJS = \
 	src/horizon.o \
 	src/http.o \
 	src/lease_api.o \
+	src/lease_ops.o \
 	src/lease_store.o \
 	src/lease_sweep.o \
 	src/lease_table.o \

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * lease_table.c
- *	  The lease table in shared memory: hashing, and every operation on
- *	  local leases (grant, renew, end, expire, the wait queues' handoff and
- *	  the timer wheel), each done under one partition lock.  The worker's
- *	  sweep over them is lease_sweep.c's.
+ *	  The lease table in shared memory: hashing, its entries (plain ones,
+ *	  and the groups and members of counting and shared leases), and the
+ *	  steps on them: grant, renew, end, the wait queues and their handoff,
+ *	  the timer wheel; the table's restore and snapshot.  What a backend
+ *	  asks for is lease_ops.c's, the worker's sweep lease_sweep.c's.
  *
  * The locking protocol is written down in shared.h.  Functions named
  * *_locked expect the caller to hold the partition lock of the lease they
@@ -29,66 +30,6 @@
 #include "lease_table.h"
 
 static HTAB *lease_htab = NULL;
-
-static inline dlist_head *
-wheel_slot(LockablePartition *part, LockableTime deadline)
-{
-	return &part->wheel[(deadline / LOCKABLE_WHEEL_TICK) % LOCKABLE_WHEEL_SLOTS];
-}
-
-/*
- * Give a lease a new deadline, keeping it in the wheel slot of lease_due():
- * an entry is on the wheel exactly when its deadline is not
- * LOCKABLE_FOREVER (protocol rule 4).  Also after its ttl, keepalive or
- * capped changed, with its deadline as it is.
- */
-static void
-set_deadline_locked(Lease *lease, LockableTime deadline)
-{
-	if (lease->deadline != LOCKABLE_FOREVER)
-		dlist_delete(&lease->wheel_node);
-	lease->deadline = deadline;
-	if (deadline != LOCKABLE_FOREVER)
-		dlist_push_tail(wheel_slot(lockable_partition_of(lease->hashcode),
-								   lease_due(lease)),
-						&lease->wheel_node);
-}
-
-/* Make a lease keepalive for the session of backend slot */
-static void
-keepalive_link_locked(Lease *lease, int slot, uint64 session)
-{
-	int			p = lease->hashcode % LOCKABLE_NUM_PARTITIONS;
-
-	Assert(!lease->keepalive);
-	dlist_push_tail(&lockable_shared->backends[slot].keepalive_leases[p],
-					&lease->link.keepalive_node);
-	lockable_shared->parts[p].nkeepalive++;
-	lease->keepalive = true;
-	lease->holder_slot = slot;
-	lease->holder_session = session;
-}
-
-/* Take a lease off its holder's keepalive list, if it is on one */
-static void
-keepalive_unlink_locked(Lease *lease)
-{
-	if (!lease->keepalive)
-		return;
-	dlist_delete(&lease->link.keepalive_node);
-	lockable_partition_of(lease->hashcode)->nkeepalive--;
-	lease->keepalive = false;
-	lease->holder_slot = -1;
-	lease->holder_session = 0;
-}
-
-/* Take a lease off the wheel and the keepalive list: nobody holds it now */
-static void
-unlink_holder_locked(Lease *lease)
-{
-	keepalive_unlink_locked(lease);
-	set_deadline_locked(lease, LOCKABLE_FOREVER);
-}
 
 /*
  * lockable_lease_init_locked
@@ -229,59 +170,6 @@ lockable_lease_key_hash(const LeaseKey *key)
 	return get_hash_value(lease_htab, key);
 }
 
-/* Who is granted a lease: this backend (req), or a queued one */
-typedef struct LeaseHolder
-{
-	int64		ttl;
-	Oid			roleid;
-	int			pid;
-	int			slot;			/* backend slot; -1 if not keepalive */
-	uint64		session;		/* 0 if not keepalive */
-	bool		keepalive;
-} LeaseHolder;
-
-/* Make an entry held by the given holder, with the given fresh token */
-static inline uint64
-grant_token_locked(Lease *lease, const LeaseHolder *h, uint64 token,
-				   LockableTime now)
-{
-	keepalive_unlink_locked(lease);
-	if (h->keepalive)
-		keepalive_link_locked(lease, h->slot, h->session);
-	lease->token = token;
-	lease->acquired = now;
-	lease->ttl = h->ttl;
-	lease->owner = h->roleid;
-	lease->pid = h->pid;
-	lease->capped = false;
-	lease->renewals = 0;
-	set_deadline_locked(lease, now + h->ttl);
-	lockable_partition_stats(lease->hashcode)->acquired++;
-	return token;
-}
-
-/* Make an entry held by the given holder, with a fresh token (rule 6) */
-static inline uint64
-grant_locked(Lease *lease, const LeaseHolder *h, LockableTime now)
-{
-	return grant_token_locked(lease,  h,
-							  pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1),
-							  now);
-}
-
-/* This backend as the holder req asks for */
-static inline void
-holder_of_request(LeaseHolder *h, const LeaseRequest *req)
-{
-	h->ttl = req->ttl;
-	h->roleid = req->roleid;
-	h->pid = MyProcPid;
-	/* the backend slot and session matter only to a keepalive lease */
-	h->keepalive = req->keepalive;
-	h->slot = req->keepalive ? lockable_my_slot() : -1;
-	h->session = req->keepalive ? lockable_my_session() : 0;
-}
-
 /* A queued backend as the holder it asked to be */
 static inline void
 holder_of_waiter(LeaseHolder *h, int slot)
@@ -305,15 +193,8 @@ lockable_lease_grant_locked(Lease *lease, LeaseRequest *req, LockableTime now)
 {
 	LeaseHolder h;
 
-	holder_of_request(&h, req);
-	return grant_locked(lease, &h, now);
-}
-
-/* Does a request, or a waiter, need a group (protocol rule 13)? */
-static inline bool
-wants_group(int slots, bool shared)
-{
-	return slots != 1 || shared;
+	lease_holder_of_request(&h, req);
+	return lease_grant_holder_locked(lease, &h, now);
 }
 
 /*
@@ -321,8 +202,8 @@ wants_group(int slots, bool shared)
  * to be made, or the one a waiter will hold.  False if that would pass
  * lockable.max_leases.
  */
-static bool
-reserve_entries(int n)
+bool
+lockable_lease_reserve(int n)
 {
 	if (pg_atomic_fetch_add_u32(&lockable_shared->nleases, n) + n > (uint32) lockable_max_leases)
 	{
@@ -332,21 +213,9 @@ reserve_entries(int n)
 	return true;
 }
 
-/* Can a holder of this mode join the group's holders now? */
-static inline bool
-group_fits(const Lease *group, bool shared)
-{
-	if (group->u.q.nholders == 0)
-		return true;
-	if (group->shared != shared)
-		return false;
-	/* shared holders of slots 1 are not counted */
-	return (shared && group->slots == 1) || group->u.q.nholders < group->slots;
-}
-
 /* Make a holderless plain entry, or a new one, the group of its name */
-static void
-group_make_locked(Lease *lease, int slots, bool shared)
+void
+lockable_group_make_locked(Lease *lease, int slots, bool shared)
 {
 	Assert(lease->kind == LEASE_PLAIN && lease->deadline == LOCKABLE_FOREVER &&
 		   !lease->keepalive);
@@ -389,17 +258,17 @@ member_insert_locked(Lease *group, uint64 token)
  * Add a member holding group for h, with a fresh token (rule 6); returns
  * the token, or 0 if no entry could be had.
  */
-static uint64
-member_add_locked(Lease *group, const LeaseHolder *h, LockableTime now)
+uint64
+lockable_group_add_locked(Lease *group, const LeaseHolder *h, LockableTime now)
 {
 	uint64		token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
 	Lease	   *member;
 
-	Assert(group_fits(group, group->shared));
+	Assert(lease_group_fits(group, group->shared));
 	member = member_insert_locked(group, token);
 	if (member == NULL)
 		return 0;
-	return grant_token_locked(member, h, token, now);
+	return lease_grant_token_locked(member, h, token, now);
 }
 
 /* Delete a member that ended; its group stays, perhaps with no holder */
@@ -413,7 +282,7 @@ member_remove_locked(Lease *member, LockableWakeList *wl)
 	key.len = LEASE_KEY_MEMBER;
 	key.token = member->token;
 	key.group = group;
-	unlink_holder_locked(member);
+	lease_unlink_holder_locked(member);
 	dlist_delete(&member->u.member_node);
 	group->u.q.nholders--;
 	if (hash_search_with_hash_value(lease_htab, &key, group->hashcode,
@@ -460,8 +329,8 @@ waiter_granted(int slot, uint64 token, LockableWakeList *wl)
  * for a waiter that wants no group.  The next in line is woken to sleep
  * until the new holders' deadlines.
  */
-static void
-grant_queue_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+void
+lockable_lease_grant_queue_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 {
 	while (lease->u.q.wait_head >= 0)
 	{
@@ -471,7 +340,7 @@ grant_queue_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		int			slot;
 
 		if (lease->kind == LEASE_GROUP && lease->u.q.nholders == 0 &&
-			!wants_group(b->slots, b->shared))
+			!lease_wants_group(b->slots, b->shared))
 		{
 			/* no member left: plain again, with nothing to move */
 			lease->kind = LEASE_PLAIN;
@@ -481,22 +350,22 @@ grant_queue_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		if (lease->kind == LEASE_PLAIN)
 		{
 			Assert(lease->deadline == LOCKABLE_FOREVER);
-			if (wants_group(b->slots, b->shared))
-				group_make_locked(lease, b->slots, b->shared);
+			if (lease_wants_group(b->slots, b->shared))
+				lockable_group_make_locked(lease, b->slots, b->shared);
 			else
 			{
 				slot = queue_pop_locked(lease);
 				holder_of_waiter(&h, slot);
-				waiter_granted(slot, grant_locked(lease, &h, now), wl);
+				waiter_granted(slot, lease_grant_holder_locked(lease, &h, now), wl);
 				break;
 			}
 		}
-		if (!group_fits(lease, b->shared))
+		if (!lease_group_fits(lease, b->shared))
 			break;
 		if (lease->u.q.nholders == 0)
 			lease->shared = b->shared;
 		holder_of_waiter(&h, lease->u.q.wait_head);
-		token = member_add_locked(lease, &h, now);
+		token = lockable_group_add_locked(lease, &h, now);
 		if (token == 0)
 			break;				/* it stays queued, and tries again */
 		if (h.keepalive)
@@ -524,7 +393,7 @@ lockable_lease_remove_locked(Lease *lease)
 	Assert(lease->u.q.wait_head < 0 && lease->kind != LEASE_MEMBER);
 	Assert(lease->kind != LEASE_GROUP || lease->u.q.nholders == 0);
 	if (lease->kind == LEASE_PLAIN)
-		unlink_holder_locked(lease);
+		lease_unlink_holder_locked(lease);
 	lockable_remote_slot_give(lease->remote_slot);
 	if (hash_search_with_hash_value(lease_htab, &self, lease->hashcode,
 									HASH_REMOVE, NULL) == NULL)
@@ -537,12 +406,12 @@ lockable_lease_remove_locked(Lease *lease)
  * After holders of a name left: grant it to its waiters, or delete it if
  * it has neither holders nor waiters.  Returns false if it was deleted.
  */
-static bool
-name_vacated_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
+bool
+lockable_lease_vacated_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 {
 	if (lease->u.q.wait_head >= 0)
 	{
-		grant_queue_locked(lease, now, wl);
+		lockable_lease_grant_queue_locked(lease, now, wl);
 		return true;
 	}
 	if (lease->kind == LEASE_GROUP && lease->u.q.nholders > 0)
@@ -554,7 +423,7 @@ name_vacated_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 
 /*
  * End one member without granting anything yet: the caller ends the
- * others it must and then calls name_vacated_locked on the group.
+ * others it must and then calls lockable_lease_vacated_locked on the group.
  */
 static void
 member_end_locked(Lease *member, LockableWakeList *wl)
@@ -576,7 +445,7 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 	if (lease->remote == LEASE_REMOTE_HELD)
 	{
 		Assert(lease->u.q.wait_head < 0);
-		unlink_holder_locked(lease);
+		lease_unlink_holder_locked(lease);
 		lease->remote = LEASE_REMOTE_RELEASING;
 		lease_remote(lease)->next = now;
 		wl->worker_kick = true;
@@ -588,12 +457,12 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		Lease	   *group = lease_group(lease);
 
 		member_end_locked(lease, wl);
-		(void) name_vacated_locked(group, now, wl);
+		(void) lockable_lease_vacated_locked(group, now, wl);
 		return false;
 	}
 	Assert(lease->kind == LEASE_PLAIN);
-	unlink_holder_locked(lease);
-	return name_vacated_locked(lease, now, wl);
+	lease_unlink_holder_locked(lease);
+	return lockable_lease_vacated_locked(lease, now, wl);
 }
 
 /*
@@ -601,8 +470,8 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
  * all: a force release, counted as such), without granting; returns how
  * many it ended, and sets *forced to how many of them were live.
  */
-static int
-group_end_members_locked(Lease *group, LockableTime now, bool all,
+int
+lockable_group_end_members_locked(Lease *group, LockableTime now, bool all,
 						 int *forced, LockableWakeList *wl)
 {
 	LockableCounters *stats = lockable_partition_stats(group->hashcode);
@@ -630,8 +499,8 @@ group_end_members_locked(Lease *group, LockableTime now, bool all,
 }
 
 /* The earliest deadline of a group's members */
-static LockableTime
-group_deadline(Lease *group)
+LockableTime
+lockable_group_deadline(Lease *group)
 {
 	LockableTime earliest = LOCKABLE_FOREVER;
 	dlist_iter	iter;
@@ -642,16 +511,9 @@ group_deadline(Lease *group)
 	return earliest;
 }
 
-/* When the name's holder, or its first holder to go, ends */
-static inline LockableTime
-name_deadline(Lease *lease)
-{
-	return lease->kind == LEASE_GROUP ? group_deadline(lease) : lease->deadline;
-}
-
 /* Is every holder of the name a keepalive lease of session? */
-static bool
-held_by_own_keepalive(Lease *lease, uint64 session)
+bool
+lockable_lease_own_keepalive(Lease *lease, uint64 session)
 {
 	dlist_iter	iter;
 
@@ -672,8 +534,8 @@ held_by_own_keepalive(Lease *lease, uint64 session)
 }
 
 /* The holder of a name's entry with token: itself, a member, or NULL */
-static Lease *
-holder_by_token_locked(Lease *lease, uint64 token)
+Lease *
+lockable_lease_holder_locked(Lease *lease, uint64 token)
 {
 	LeaseKeyMember key;
 	Lease	   *member;
@@ -690,8 +552,8 @@ holder_by_token_locked(Lease *lease, uint64 token)
 }
 
 /* Append a backend to a lease's wait queue */
-static void
-enqueue_locked(Lease *lease, LeaseRequest *req, bool reserved)
+void
+lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req, bool reserved)
 {
 	int			slot = lockable_my_slot();
 	LockableBackend *b = &lockable_shared->backends[slot];
@@ -715,8 +577,8 @@ enqueue_locked(Lease *lease, LeaseRequest *req, bool reserved)
 }
 
 /* Take a backend out of a lease's wait queue, ungranted */
-static void
-dequeue_locked(Lease *lease, int slot, LockableTime now, LockableWakeList *wl)
+void
+lockable_lease_dequeue_locked(Lease *lease, int slot, LockableTime now, LockableWakeList *wl)
 {
 	LockableBackend *backends = lockable_shared->backends;
 	int			prev = -1;
@@ -749,7 +611,7 @@ dequeue_locked(Lease *lease, int slot, LockableTime now, LockableWakeList *wl)
 
 	/* a head that did not fit has left: those behind it may fit now */
 	if (prev < 0 && lease->kind == LEASE_GROUP)
-		grant_queue_locked(lease, now, wl);
+		lockable_lease_grant_queue_locked(lease, now, wl);
 }
 
 /*
@@ -835,546 +697,6 @@ lockable_lease_enter_locked(LeaseRequest *req, bool *found)
 }
 
 /*
- * Raise an error for an acquire, after releasing the partition lock and
- * sending the wake-ups collected so far.
- */
-static void
-acquire_error_locked(LeaseRequest *req, Lease *lease, LockableWakeList *wl)
-{
-	int			held = lease != NULL ? (lease->kind == LEASE_GROUP ? lease->slots : 1) : 0;
-
-	if (lease == NULL)
-		lockable_partition_stats(req->hashcode)->table_full++;
-	LWLockRelease(lockable_partition_lock(req->hashcode));
-	lockable_wake_send(wl);
-	if (lease != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("lease \"%.*s\" is held with slots = %d",
-						(int) req->key.len, req->key.name, held),
-				 errdetail("This acquire asked for slots = %d; all holders of a name use the same slots.",
-						   req->slots),
-				 errhint("Acquire it with slots => %d, or wait until nobody holds or waits for it.",
-						 held)));
-	ereport(ERROR,
-			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-			 errmsg("too many leases"),
-			 errdetail("All %d lease slots are in use; a counting or shared lease takes one for its name and one for each holder and waiter.",
-					   lockable_max_leases),
-			 errhint("Release leases, or increase lockable.max_leases and restart the server.")));
-}
-
-/*
- * The slow part of lockable_lease_try: the name is a group, or req wants
- * one (slots > 1, or shared).  Called with the partition lock held, which
- * it releases; a new entry (!found) is holderless.
- */
-static LeaseAcquireResult
-try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
-				 uint64 *token, LockableTime *busy_until, LockableTime now,
-				 LockableWakeList *wl)
-{
-	LockableCounters *stats = lockable_partition_stats(req->hashcode);
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	bool		want = wants_group(req->slots, req->shared);
-	LeaseAcquireResult result;
-	LeaseHolder h;
-
-	/* end what has expired, so that only live holders count */
-	if (found && lease->kind == LEASE_PLAIN && lease->deadline <= now)
-	{
-		stats->expired++;
-		if (!lockable_lease_end_locked(lease, now, wl))
-			lease = NULL;
-	}
-	else if (found && lease->kind == LEASE_GROUP &&
-			 (lease->slots != req->slots || lease->u.q.wait_head >= 0 ||
-			  !want || !group_fits(lease, req->shared)))
-	{
-		int			forced;
-
-		/* it would be refused: end what expired first, which may make room */
-		if (group_end_members_locked(lease, now, false, &forced, wl) > 0 &&
-			!name_vacated_locked(lease, now, wl))
-			lease = NULL;
-	}
-	if (lease == NULL)
-	{
-		/* nobody holds it any more: the entry was deleted; a new one */
-		lease = lockable_lease_enter_locked(req, &found);
-		if (found)
-			elog(PANIC, "lockable: lease entry found after it was deleted");
-		lockable_lease_init_locked(lease, req->hashcode);
-	}
-	if (!found)
-	{
-		/* a new entry, holderless */
-		if (!want)
-		{
-			*token = lockable_lease_grant_locked(lease, req, now);
-			LWLockRelease(lock);
-			lockable_wake_send(wl);
-			return LEASE_GRANTED;
-		}
-		group_make_locked(lease, req->slots, req->shared);
-	}
-
-	if ((lease->kind == LEASE_GROUP ? lease->slots : 1) != req->slots)
-		acquire_error_locked(req, lease, wl);
-
-	/* nobody waits, and there is room: a new member */
-	if (lease->kind == LEASE_GROUP && lease->u.q.wait_head < 0 &&
-		group_fits(lease, req->shared) && want)
-	{
-		if (!reserve_entries(1))
-		{
-			/* a group just made has no holder: delete it again */
-			(void) name_vacated_locked(lease, now, wl);
-			acquire_error_locked(req, NULL, wl);
-		}
-		if (lease->u.q.nholders == 0)
-			lease->shared = req->shared;
-		holder_of_request(&h, req);
-		*token = member_add_locked(lease, &h, now);
-		if (*token != 0)
-		{
-			LWLockRelease(lock);
-			lockable_wake_send(wl);
-			return LEASE_GRANTED;
-		}
-		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
-		(void) name_vacated_locked(lease, now, wl);
-		acquire_error_locked(req, NULL, wl);
-	}
-	/* a group has a holder here: one without is deleted or granted */
-	Assert(lease->kind == LEASE_PLAIN || lease->u.q.nholders > 0);
-
-	if (held_by_own_keepalive(lease, lockable_my_session_if_any()))
-	{
-		if (!enqueue && req->count_refusal)
-			stats->refused++;
-		result = LEASE_OWN_KEEPALIVE;
-	}
-	else if (enqueue)
-	{
-		if (want && !reserve_entries(1))
-			acquire_error_locked(req, NULL, wl);
-		enqueue_locked(lease, req, want);
-		stats->waited++;
-		result = LEASE_QUEUED;
-	}
-	else
-	{
-		if (req->count_refusal)
-			stats->refused++;
-		result = LEASE_BUSY;
-	}
-	if (busy_until != NULL && result != LEASE_QUEUED)
-		*busy_until = name_deadline(lease);
-	LWLockRelease(lock);
-	lockable_wake_send(wl);
-	return result;
-}
-
-/*
- * lockable_lease_try
- *		Try once to acquire; if the lease is held and enqueue is true, join
- *		its wait queue (the caller then loops on lockable_lease_wait_check).
- *
- * Returns LEASE_GRANTED with *token set, LEASE_BUSY (with *busy_until, if
- * not NULL, set to the holder's deadline), or LEASE_QUEUED.  A lease held
- * with keepalive by this very session is LEASE_OWN_KEEPALIVE, never
- * queued on: it lasts as long as the session, so waiting for it would be
- * waiting for oneself.  Raises an error when the table is full, or when
- * the name is held with other slots.  This is the hot path: one hash
- * lookup under one partition lock, one clock read, no allocation; names
- * that are groups, and requests for one, take try_group_locked.
- */
-LeaseAcquireResult
-lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
-				   LockableTime *busy_until)
-{
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	LockableCounters *stats = lockable_partition_stats(req->hashcode);
-	uint64		my_session = lockable_my_session_if_any();
-	LockableWakeList wl;
-	LeaseAcquireResult result;
-	LockableTime now;
-	Lease	   *lease;
-	bool		found;
-
-	lockable_wake_init(&wl);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	now = lockable_clock_now();
-	lease = lockable_lease_enter_locked(req, &found);
-	if (unlikely(wants_group(req->slots, req->shared) ||
-				 (found && lease->kind != LEASE_PLAIN)))
-	{
-		if (!found)
-			lockable_lease_init_locked(lease, req->hashcode);
-		return try_group_locked(req, lease, found, enqueue, token,
-								busy_until, now, &wl);
-	}
-	if (!found)
-	{
-		lockable_lease_init_locked(lease, req->hashcode);
-		*token = lockable_lease_grant_locked(lease, req, now);
-		LWLockRelease(lock);
-		return LEASE_GRANTED;
-	}
-
-	if (lease->deadline <= now)
-	{
-		stats->expired++;
-		if (lease->u.q.wait_head < 0)
-		{
-			/* expired and nobody waiting: it is ours */
-			*token = lockable_lease_grant_locked(lease, req, now);
-			LWLockRelease(lock);
-			return LEASE_GRANTED;
-		}
-		/* those who waited come first */
-		unlink_holder_locked(lease);
-		grant_queue_locked(lease, now, &wl);
-		if (lease->kind != LEASE_PLAIN)
-			return try_group_locked(req, lease, true, enqueue, token,
-									busy_until, now, &wl);
-	}
-
-	if (lease->keepalive && my_session != 0 &&
-		lease->holder_session == my_session)
-	{
-		if (!enqueue && req->count_refusal)
-			stats->refused++;
-		if (busy_until != NULL)
-			*busy_until = lease->deadline;
-		result = LEASE_OWN_KEEPALIVE;
-	}
-	else if (enqueue)
-	{
-		if (req->keepalive)
-			(void) lockable_my_session();
-		enqueue_locked(lease, req, false);
-		stats->waited++;
-		result = LEASE_QUEUED;
-	}
-	else
-	{
-		if (req->count_refusal)
-			stats->refused++;
-		if (busy_until != NULL)
-			*busy_until = lease->deadline;
-		result = LEASE_BUSY;
-	}
-	LWLockRelease(lock);
-	lockable_wake_send(&wl);
-	return result;
-}
-
-/*
- * lockable_lease_wait_check
- *		For a backend queued by lockable_lease_try: has the lease come to
- *		us, has our wait run out, or until when should we sleep?
- *
- * Returns LEASE_GRANTED with *token, LEASE_BUSY when wait_deadline has
- * passed (we have left the queue), or LEASE_QUEUED with *sleep_until.
- */
-LeaseAcquireResult
-lockable_lease_wait_check(LeaseRequest *req, LockableTime wait_deadline,
-						  uint64 *token, LockableTime *sleep_until)
-{
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	int			slot = lockable_my_slot();
-	LockableBackend *me = &lockable_shared->backends[slot];
-	LockableWakeList wl;
-	LeaseAcquireResult result;
-	LockableTime now;
-	Lease	   *lease;
-
-	lockable_wake_init(&wl);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	if (me->state == LOCKABLE_WAIT_GRANTED)
-	{
-		*token = me->granted_token;
-		me->state = LOCKABLE_WAIT_NONE;
-		LWLockRelease(lock);
-		return LEASE_GRANTED;
-	}
-
-	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (me->state != LOCKABLE_WAIT_QUEUED || lease == NULL)
-	{
-		LWLockRelease(lock);
-		elog(ERROR, "lockable: backend is not queued on lease \"%.*s\"",
-			 (int) req->key.len, req->key.name);
-	}
-
-	/* the head ends what expired: the name may come to us */
-	now = lockable_clock_now();
-	if (lease->u.q.wait_head == slot && name_deadline(lease) <= now)
-	{
-		int			forced;
-
-		if (lease->kind == LEASE_GROUP)
-			(void) group_end_members_locked(lease, now, false, &forced, &wl);
-		else
-		{
-			lockable_partition_stats(req->hashcode)->expired++;
-			unlink_holder_locked(lease);
-		}
-		(void) name_vacated_locked(lease, now, &wl);
-	}
-	if (me->state == LOCKABLE_WAIT_GRANTED)
-	{
-		*token = me->granted_token;
-		me->state = LOCKABLE_WAIT_NONE;
-		result = LEASE_GRANTED;
-	}
-	else if (now >= wait_deadline)
-	{
-		dequeue_locked(lease, slot, now, &wl);
-		lockable_partition_stats(req->hashcode)->refused++;
-		result = LEASE_BUSY;
-	}
-	else
-	{
-		*sleep_until = wait_deadline;
-		if (lease->u.q.wait_head == slot)
-			*sleep_until = Min(*sleep_until, name_deadline(lease));
-		result = LEASE_QUEUED;
-	}
-	LWLockRelease(lock);
-	lockable_wake_send(&wl);
-	return result;
-}
-
-/*
- * lockable_lease_wait_abandon
- *		The waiting backend is leaving (error, cancel, exit): leave the
- *		queue, or if the lease was handed to us meanwhile, pass it on, since
- *		nobody will ever learn its token.
- */
-void
-lockable_lease_wait_abandon(LeaseRequest *req)
-{
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	int			slot = lockable_my_slot();
-	LockableBackend *me = &lockable_shared->backends[slot];
-	LockableWakeList wl;
-	LockableTime now;
-	Lease	   *lease;
-	Lease	   *holder;
-
-	lockable_wake_init(&wl);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	now = lockable_clock_now();
-	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (me->state == LOCKABLE_WAIT_QUEUED && lease != NULL)
-		dequeue_locked(lease, slot, now, &wl);
-	else if (me->state == LOCKABLE_WAIT_GRANTED && lease != NULL &&
-			 (holder = holder_by_token_locked(lease, me->granted_token)) != NULL)
-	{
-		lockable_partition_stats(req->hashcode)->released++;
-		lockable_lease_end_locked(holder, now, &wl);
-	}
-	me->state = LOCKABLE_WAIT_NONE;
-	me->next = -1;
-	LWLockRelease(lock);
-	lockable_wake_send(&wl);
-}
-
-/* Held by someone (ignoring the deadline): local, or remote and HELD */
-static inline bool
-lease_is_live(Lease *lease)
-{
-	return lease->remote == LEASE_LOCAL || lease->remote == LEASE_REMOTE_HELD;
-}
-
-/*
- * Does req's caller see the entry found by its key?  A local lease's key
- * carries its database; a remote lease belongs to its acquirer's
- * (protocol rule 11).
- */
-static inline bool
-lease_visible(Lease *lease, LeaseRequest *req)
-{
-	return lease->remote == LEASE_LOCAL || lease_remote(lease)->db == req->remote_db;
-}
-
-/*
- * Is there an entry of req's key with token?  If live_only, it must also
- * be held by someone (not being acquired or released) and not expired.
- */
-static bool
-lookup_token(LeaseRequest *req, uint64 token, bool live_only)
-{
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	Lease	   *lease;
-	bool		found;
-
-	LWLockAcquire(lock, LW_SHARED);
-	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (lease != NULL)
-		lease = holder_by_token_locked(lease, token);
-	found = lease != NULL && lease_visible(lease, req);
-	if (found && live_only)
-		found = lease_is_live(lease) && lease->deadline > lockable_clock_now();
-	LWLockRelease(lock);
-	return found;
-}
-
-/*
- * Find the lease held with token, for heartbeat and release.  An expired
- * lease found on the way is ended.  Returns NULL when not held with token;
- * otherwise sets *owner, which the caller compares with the roles the
- * caller has been shown to be a member of.
- */
-static Lease *
-find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
-				 LockableWakeList *wl, Oid *owner)
-{
-	Lease	   *lease;
-
-	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (lease != NULL)
-		lease = holder_by_token_locked(lease, token);
-	if (lease == NULL || !lease_is_live(lease) || !lease_visible(lease, req))
-		return NULL;
-	if (lease->deadline <= now)
-	{
-		lockable_partition_stats(req->hashcode)->expired++;
-		lockable_lease_end_locked(lease, now, wl);
-		return NULL;
-	}
-	*owner = lease->owner;
-	return lease;
-}
-
-/*
- * lockable_lease_holder_op
- *		A holder's heartbeat or release of the lease held with token.  A
- *		heartbeat extends it to now + ttl (ttl 0: its own ttl); a release
- *		ends it, and waiters get it at once.
- *
- * The caller passes member_of = InvalidOid first; on LEASE_OP_CHECK_OWNER
- * it checks membership in *owner without holding any lock and calls again
- * with member_of = *owner.  Tokens are unique, so the second call acts on
- * the same lease or finds it gone.
- */
-LeaseOpResult
-lockable_lease_holder_op(LeaseRequest *req, LeaseHolderOp op, uint64 token,
-						 int64 ttl, Oid member_of, Oid *owner)
-{
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	LockableCounters *stats = lockable_partition_stats(req->hashcode);
-	LockableWakeList wl;
-	LeaseOpResult result;
-	LockableTime now;
-	Lease	   *lease;
-
-	lockable_wake_init(&wl);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	now = lockable_clock_now();
-	lease = find_held_locked(req, token, now, &wl, owner);
-	if (lease == NULL)
-	{
-		if (op == LEASE_HEARTBEAT && req->count_refusal)
-			stats->heartbeats_failed++;
-		result = LEASE_OP_NOT_HELD;
-	}
-	else if (lease->owner != req->roleid && lease->owner != member_of)
-		result = LEASE_OP_CHECK_OWNER;
-	else if (op == LEASE_HEARTBEAT)
-	{
-		LockableTime due = lease_due(lease);
-
-		if (ttl > 0)
-			lease->ttl = ttl;
-		set_deadline_locked(lease, now + lease->ttl);
-		/* a shorter keepalive ttl: the worker may sleep past the renewal */
-		if (lease->keepalive && lease_due(lease) < due)
-			wl.worker_kick = true;
-		lease->renewals++;
-		stats->heartbeats++;
-		result = LEASE_OP_DONE;
-	}
-	else
-	{
-		stats->released++;
-		lockable_lease_end_locked(lease, now, &wl);
-		result = LEASE_OP_DONE;
-	}
-	LWLockRelease(lock);
-	lockable_wake_send(&wl);
-	return result;
-}
-
-/*
- * lockable_lease_force_release
- *		End the live lease of that name whoever holds it: every holder of a
- *		counting or shared lease, or with token not 0 only the holder with
- *		that token.  Waiters get it as after a release.  Permission is
- *		checked by the caller (EXECUTE on lockable_force_release).
- */
-bool
-lockable_lease_force_release(LeaseRequest *req, uint64 token)
-{
-	LWLock	   *lock = lockable_partition_lock(req->hashcode);
-	LockableCounters *stats = lockable_partition_stats(req->hashcode);
-	LockableWakeList wl;
-	LockableTime now;
-	Lease	   *lease;
-	bool		ended = false;
-
-	lockable_wake_init(&wl);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
-	now = lockable_clock_now();
-	lease = lockable_lease_find_locked(&req->key, req->hashcode);
-	if (lease != NULL && token != 0)
-		lease = holder_by_token_locked(lease, token);
-	if (lease != NULL && lease->kind == LEASE_GROUP)
-	{
-		int			forced;
-
-		if (group_end_members_locked(lease, now, true, &forced, &wl) > 0)
-			(void) name_vacated_locked(lease, now, &wl);
-		ended = forced > 0;
-	}
-	else if (lease != NULL && lease_is_live(lease) && lease_visible(lease, req))
-	{
-		ended = lease->deadline > now;
-		if (ended)
-			stats->forced++;
-		else
-			stats->expired++;
-		lockable_lease_end_locked(lease, now, &wl);
-	}
-	LWLockRelease(lock);
-	lockable_wake_send(&wl);
-	return ended;
-}
-
-/*
- * lockable_lease_is_held
- *		Is the lease held with token right now?  For fencing checks.
- */
-bool
-lockable_lease_is_held(LeaseRequest *req, uint64 token)
-{
-	return lookup_token(req, token, true);
-}
-
-/*
- * lockable_lease_exists
- *		Is there still an entry with that token, held or being released?
- */
-bool
-lockable_lease_exists(LeaseRequest *req, uint64 token)
-{
-	return lookup_token(req, token, false);
-}
-
-/*
  * lockable_lease_restore
  *		At startup, in the postmaster, before any backend exists: put back
  *		a lease saved at the last shutdown, or one holder of a counting or
@@ -1389,7 +711,7 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 					   int64 renewals, int slots, bool shared)
 {
 	uint32		hashcode = get_hash_value(lease_htab, key);
-	bool		group = wants_group(slots, shared);
+	bool		group = lease_wants_group(slots, shared);
 	Lease	   *lease;
 	bool		found;
 	int32		tail;
@@ -1414,7 +736,7 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 		pg_atomic_fetch_add_u32(&lockable_shared->nleases, 1);
 		lockable_lease_init_locked(lease, hashcode);
 		if (group)
-			group_make_locked(lease, slots, shared);
+			lockable_group_make_locked(lease, slots, shared);
 	}
 	else if (!group || lease->kind != LEASE_GROUP || lease->slots != slots ||
 			 lease->shared != shared)
@@ -1431,7 +753,7 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 	lease->acquired = acquired;
 	lease->ttl = ttl;
 	lease->renewals = renewals;
-	set_deadline_locked(lease, deadline);
+	lease_set_deadline_locked(lease, deadline);
 	return true;
 }
 
@@ -1531,7 +853,7 @@ lockable_lease_snapshot(Oid dbid, int *nleases, LockableTime *now)
 void
 lockable_lease_renew_locked(Lease *lease, LockableTime now)
 {
-	set_deadline_locked(lease, now + lease->ttl);
+	lease_set_deadline_locked(lease, now + lease->ttl);
 	lease->renewals++;
 	lockable_partition_stats(lease->hashcode)->renewals++;
 }
@@ -1545,5 +867,5 @@ void
 lockable_lease_cap_locked(Lease *lease)
 {
 	lease->capped = true;
-	set_deadline_locked(lease, lease->deadline);
+	lease_set_deadline_locked(lease, lease->deadline);
 }

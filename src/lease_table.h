@@ -11,6 +11,8 @@
 #ifndef LOCKABLE_LEASE_TABLE_H
 #define LOCKABLE_LEASE_TABLE_H
 
+#include "miscadmin.h"
+
 #include "lease_store.h"
 
 /* Where a lease stands with the remote service (protocol rule 11) */
@@ -179,15 +181,170 @@ typedef struct LeaseInfo
 	LockableTime remote_confirmed;
 } LeaseInfo;
 
+extern LockableTime lockable_group_deadline(Lease *group);
+
+/*
+ * The steps on one entry's holder, inline for the hot path of both
+ * lease_table.c and lease_ops.c.  The caller holds the entry's partition
+ * lock exclusively.
+ */
+static inline dlist_head *
+lease_wheel_slot(LockablePartition *part, LockableTime deadline)
+{
+	return &part->wheel[(deadline / LOCKABLE_WHEEL_TICK) % LOCKABLE_WHEEL_SLOTS];
+}
+
+/*
+ * Give a lease a new deadline, keeping it in the wheel slot of lease_due():
+ * an entry is on the wheel exactly when its deadline is not
+ * LOCKABLE_FOREVER (protocol rule 4).  Also after its ttl, keepalive or
+ * capped changed, with its deadline as it is.
+ */
+static inline void
+lease_set_deadline_locked(Lease *lease, LockableTime deadline)
+{
+	if (lease->deadline != LOCKABLE_FOREVER)
+		dlist_delete(&lease->wheel_node);
+	lease->deadline = deadline;
+	if (deadline != LOCKABLE_FOREVER)
+		dlist_push_tail(lease_wheel_slot(lockable_partition_of(lease->hashcode),
+								   lease_due(lease)),
+						&lease->wheel_node);
+}
+
+/* Make a lease keepalive for the session of backend slot */
+static inline void
+lease_keepalive_link_locked(Lease *lease, int slot, uint64 session)
+{
+	int			p = lease->hashcode % LOCKABLE_NUM_PARTITIONS;
+
+	Assert(!lease->keepalive);
+	dlist_push_tail(&lockable_shared->backends[slot].keepalive_leases[p],
+					&lease->link.keepalive_node);
+	lockable_shared->parts[p].nkeepalive++;
+	lease->keepalive = true;
+	lease->holder_slot = slot;
+	lease->holder_session = session;
+}
+
+/* Take a lease off its holder's keepalive list, if it is on one */
+static inline void
+lease_keepalive_unlink_locked(Lease *lease)
+{
+	if (!lease->keepalive)
+		return;
+	dlist_delete(&lease->link.keepalive_node);
+	lockable_partition_of(lease->hashcode)->nkeepalive--;
+	lease->keepalive = false;
+	lease->holder_slot = -1;
+	lease->holder_session = 0;
+}
+
+/* Take a lease off the wheel and the keepalive list: nobody holds it now */
+static inline void
+lease_unlink_holder_locked(Lease *lease)
+{
+	lease_keepalive_unlink_locked(lease);
+	lease_set_deadline_locked(lease, LOCKABLE_FOREVER);
+}
+
+/* Who is granted a lease: this backend (req), or a queued one */
+typedef struct LeaseHolder
+{
+	int64		ttl;
+	Oid			roleid;
+	int			pid;
+	int			slot;			/* backend slot; -1 if not keepalive */
+	uint64		session;		/* 0 if not keepalive */
+	bool		keepalive;
+} LeaseHolder;
+
+/* Make an entry held by the given holder, with the given fresh token */
+static inline uint64
+lease_grant_token_locked(Lease *lease, const LeaseHolder *h, uint64 token,
+				   LockableTime now)
+{
+	lease_keepalive_unlink_locked(lease);
+	if (h->keepalive)
+		lease_keepalive_link_locked(lease, h->slot, h->session);
+	lease->token = token;
+	lease->acquired = now;
+	lease->ttl = h->ttl;
+	lease->owner = h->roleid;
+	lease->pid = h->pid;
+	lease->capped = false;
+	lease->renewals = 0;
+	lease_set_deadline_locked(lease, now + h->ttl);
+	lockable_partition_stats(lease->hashcode)->acquired++;
+	return token;
+}
+
+/* Make an entry held by the given holder, with a fresh token (rule 6) */
+static inline uint64
+lease_grant_holder_locked(Lease *lease, const LeaseHolder *h, LockableTime now)
+{
+	return lease_grant_token_locked(lease,  h,
+							  pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1),
+							  now);
+}
+
+/* This backend as the holder req asks for */
+static inline void
+lease_holder_of_request(LeaseHolder *h, const LeaseRequest *req)
+{
+	h->ttl = req->ttl;
+	h->roleid = req->roleid;
+	h->pid = MyProcPid;
+	/* the backend slot and session matter only to a keepalive lease */
+	h->keepalive = req->keepalive;
+	h->slot = req->keepalive ? lockable_my_slot() : -1;
+	h->session = req->keepalive ? lockable_my_session() : 0;
+}
+
+/* Does a request, or a waiter, need a group (protocol rule 13)? */
+static inline bool
+lease_wants_group(int slots, bool shared)
+{
+	return slots != 1 || shared;
+}
+
+/* Can a holder of this mode join the group's holders now? */
+static inline bool
+lease_group_fits(const Lease *group, bool shared)
+{
+	if (group->u.q.nholders == 0)
+		return true;
+	if (group->shared != shared)
+		return false;
+	/* shared holders of slots 1 are not counted */
+	return (shared && group->slots == 1) || group->u.q.nholders < group->slots;
+}
+
+/* Held by someone (ignoring the deadline): local, or remote and HELD */
+static inline bool
+lease_is_live(Lease *lease)
+{
+	return lease->remote == LEASE_LOCAL || lease->remote == LEASE_REMOTE_HELD;
+}
+
+/* When the name's holder, or its first holder to go, ends */
+static inline LockableTime
+lease_name_deadline(Lease *lease)
+{
+	return lease->kind == LEASE_GROUP ? lockable_group_deadline(lease) : lease->deadline;
+}
+
 /* setup */
 extern void lockable_table_request_shmem(void);
 extern void lockable_table_startup(void);
 extern void lockable_table_check_loaded(void);
 
-/* operations, each under one partition lock */
+/* requests */
 extern void lockable_lease_request(LeaseRequest *req, const char *name,
 								   int len, int64 ttl, bool keepalive);
 extern uint32 lockable_lease_key_hash(const LeaseKey *key);
+
+/* lease_ops.c: a backend's operations, each under one partition lock */
 extern LeaseAcquireResult lockable_lease_try(LeaseRequest *req, bool enqueue,
 											 uint64 *token,
 											 LockableTime *busy_until);
@@ -203,6 +360,8 @@ extern LeaseOpResult lockable_lease_holder_op(LeaseRequest *req,
 extern bool lockable_lease_force_release(LeaseRequest *req, uint64 token);
 extern bool lockable_lease_is_held(LeaseRequest *req, uint64 token);
 extern bool lockable_lease_exists(LeaseRequest *req, uint64 token);
+
+/* the whole table, from lease_table.c */
 extern bool lockable_lease_restore(const LeaseKey *key, uint64 token,
 								   Oid owner, int64 ttl,
 								   LockableTime acquired,
@@ -226,6 +385,26 @@ extern uint64 lockable_lease_grant_locked(Lease *lease, LeaseRequest *req,
 extern bool lockable_lease_end_locked(Lease *lease, LockableTime now,
 									  LockableWakeList *wl);
 extern void lockable_lease_remove_locked(Lease *lease);
+
+/* the table's steps for lease_ops.c, under the entry's partition lock */
+extern bool lockable_lease_reserve(int n);
+extern void lockable_group_make_locked(Lease *lease, int slots, bool shared);
+extern uint64 lockable_group_add_locked(Lease *group, const LeaseHolder *h,
+										LockableTime now);
+extern int	lockable_group_end_members_locked(Lease *group, LockableTime now,
+											  bool all, int *forced,
+											  LockableWakeList *wl);
+extern void lockable_lease_grant_queue_locked(Lease *lease, LockableTime now,
+											  LockableWakeList *wl);
+extern bool lockable_lease_vacated_locked(Lease *lease, LockableTime now,
+										  LockableWakeList *wl);
+extern bool lockable_lease_own_keepalive(Lease *lease, uint64 session);
+extern Lease *lockable_lease_holder_locked(Lease *lease, uint64 token);
+extern void lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req,
+										  bool reserved);
+extern void lockable_lease_dequeue_locked(Lease *lease, int slot,
+										  LockableTime now,
+										  LockableWakeList *wl);
 
 /* for lease_sweep.c */
 extern void lockable_lease_renew_locked(Lease *lease, LockableTime now);
