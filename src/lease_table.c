@@ -472,7 +472,7 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
  */
 int
 lockable_group_end_members_locked(Lease *group, LockableTime now, bool all,
-						 int *forced, LockableWakeList *wl)
+								  int *forced, LockableWakeList *wl)
 {
 	LockableCounters *stats = lockable_partition_stats(group->hashcode);
 	dlist_mutable_iter iter;

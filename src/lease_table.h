@@ -208,7 +208,7 @@ lease_set_deadline_locked(Lease *lease, LockableTime deadline)
 	lease->deadline = deadline;
 	if (deadline != LOCKABLE_FOREVER)
 		dlist_push_tail(lease_wheel_slot(lockable_partition_of(lease->hashcode),
-								   lease_due(lease)),
+										 lease_due(lease)),
 						&lease->wheel_node);
 }
 
@@ -262,7 +262,7 @@ typedef struct LeaseHolder
 /* Make an entry held by the given holder, with the given fresh token */
 static inline uint64
 lease_grant_token_locked(Lease *lease, const LeaseHolder *h, uint64 token,
-				   LockableTime now)
+						 LockableTime now)
 {
 	lease_keepalive_unlink_locked(lease);
 	if (h->keepalive)
@@ -283,9 +283,9 @@ lease_grant_token_locked(Lease *lease, const LeaseHolder *h, uint64 token,
 static inline uint64
 lease_grant_holder_locked(Lease *lease, const LeaseHolder *h, LockableTime now)
 {
-	return lease_grant_token_locked(lease,  h,
-							  pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1),
-							  now);
+	uint64		token = pg_atomic_fetch_add_u64(&lockable_shared->next_token, 1);
+
+	return lease_grant_token_locked(lease, h, token, now);
 }
 
 /* This backend as the holder req asks for */
