@@ -3,7 +3,12 @@
 # lockable-run, the command-line tool (tools/lockable-run.c), against a
 # temporary server: it runs the command under a lease and returns its exit
 # status; it hands the command the lease's token; it refuses a busy lease
-# with the conflict exit code, or waits for it; it kills the command and
+# with the conflict exit code, or waits for it; with --slots N at most N
+# runs hold a name at once and the others are busy or wait, --shared runs
+# hold it together but never with a run without --shared (a waiting writer
+# is not overtaken by later readers), a --slots that differs from the
+# holders' is the server's error, and a database whose extension is older
+# than 1.3 gets a message saying to update it; it kills the command and
 # exits with the lost exit code when the lease is force-released or the
 # database goes away for longer than the ttl; it rides out a restart
 # shorter than the ttl; it forwards SIGTERM; it rejects bad options,
@@ -28,6 +33,7 @@ use lib $FindBin::RealBin;
 use LockableTest;
 use IPC::Run;
 use Time::HiRes qw(usleep time clock_gettime CLOCK_MONOTONIC);
+use List::Util qw(max);
 
 my $node = lockable_node('lockable_run', q{
 lockable.worker_naptime = 100ms
@@ -195,6 +201,7 @@ like($out, qr/SYNOPSIS.*--name.*EXIT STATUS.*LOCKABLE_TOKEN/s,
 	'--help prints the usage text');
 like($out, qr/--conflict-exit-code.*--lost-exit-code.*--kill-signal.*--kill-after/s,
 	'--help lists the options');
+like($out, qr/--slots=N.*--shared/s, '--help lists --slots and --shared');
 is($err, '', '--help prints nothing on stderr');
 
 ($rc, $out) = run_tool('-?');
@@ -252,6 +259,19 @@ my @bad = (
 		'conflict exit code out of range' ],
 	[ [ '-n', 'x', '--lost-exit-code', 'many', 'touch', $marker ],
 		qr/invalid value "many" for --lost-exit-code/, 'bad lost exit code' ],
+	[ [ '-n', 'x', '--slots', '0', 'touch', $marker ],
+		qr/invalid value "0" for --slots: a whole number from 1 to 10000 is expected/,
+		'zero slots' ],
+	[ [ '-n', 'x', '--slots', '10001', 'touch', $marker ],
+		qr/invalid value "10001" for --slots: a whole number from 1 to 10000/,
+		'too many slots' ],
+	[ [ '-n', 'x', '--slots', 'x', 'touch', $marker ],
+		qr/invalid value "x" for --slots/, 'slots not a number' ],
+	[ [ '-n', 'x', '--slots', '-2', 'touch', $marker ],
+		qr/invalid value "-2" for --slots/, 'negative slots' ],
+	[ [ '-n', 'x', '--slots', '2.5', 'touch', $marker ],
+		qr/invalid value "2\.5" for --slots/, 'fractional slots' ],
+	[ [ '-n', 'x', '--slots' ], qr/requires an argument/, 'slots without a number' ],
 	[ [ '-d', $dsn, '-n', 'x' x 201, 'touch', $marker ],
 		qr/lease name is too long/, 'name refused by the server' ],
 	[ [ '-d', $dsn, '-n', 'x', '--ttl', '2h', 'touch', $marker ],
@@ -383,6 +403,190 @@ is($rc, 128 + 15, 'SIGTERM while waiting: exit status 143');
 ok(wait_for_waiters($node, 'busy', 0), 'SIGTERM while waiting: no longer queued');
 ok(!-e $marker, 'SIGTERM while waiting: the command did not run');
 sql("SELECT lockable_release('busy', $holder)");
+
+#
+# --slots N and --shared: several runs hold one name at once.
+#
+
+# Start a run of lockable-run with @opts for lease $name whose command
+# says "ready <token>", then holds the lease until end_holder().
+my $holders_started = 0;
+
+sub start_holder
+{
+	my ($name, @opts) = @_;
+	my $go = "$tempdir/holder-go-" . ++$holders_started;
+	my $run = start_tool('-d', $dsn, '-n', $name, @opts, '--', 'sh', '-c',
+		'echo "ready $LOCKABLE_TOKEN"; while [ ! -e "$1" ]; do sleep 0.1; done',
+		'sh', $go);
+	$run->{go} = $go;
+	return $run;
+}
+
+# Wait until the holder's command runs; returns its token (undef if the
+# run ended without running it)
+sub holder_token
+{
+	my ($run) = @_;
+	return wait_output($run, qr/^ready \d+$/m)
+	  ? ($run->{out} =~ /^ready (\d+)$/m)[0]
+	  : undef;
+}
+
+# Let the holder's command end; returns lockable-run's exit status
+sub end_holder
+{
+	my ($run) = @_;
+	open(my $t, '>', $run->{go}) or die "$run->{go}: $!";
+	close($t);
+	return finish_tool($run);
+}
+
+# The queue of lease NAME (lockable_leases repeats it on every holder's row)
+sub queued
+{
+	my ($name, $n) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT coalesce(max(waiters), 0) = $n FROM lockable_leases WHERE name = '$name'"
+	);
+}
+
+# The tokens that hold NAME, and their slots and mode: "token|slots|shared"
+sub holders
+{
+	my ($name) = @_;
+	return sql("SELECT string_agg(format('%s|%s|%s', token, slots, shared), ' ' ORDER BY token) "
+		  . "FROM lockable_leases WHERE name = '$name'");
+}
+
+# Three runs of --slots 2 started at once: two run, the third is busy.
+my @runs = map { start_holder('pool', '--slots', '2') } (1 .. 3);
+ok( wait_until(
+		sub { scalar(grep { process_gone(pid_of($_)) } @runs) == 1 }),
+	'--slots 2, three runs at once: one of them exits');
+my ($busy) = grep { process_gone(pid_of($_)) } @runs;
+my @holding = grep { $_ != $busy } @runs;
+is(finish_tool($busy), 75, '--slots 2: the third run is busy (exit status 75)');
+like($busy->{err}, qr/lease "pool" is busy \(no slot of 2 free/,
+	'--slots 2: the busy message says no slot is free');
+is($busy->{out}, '', '--slots 2: the busy run\'s command did not run');
+my @tokens = map { holder_token($_) } @holding;
+ok(defined $tokens[0] && defined $tokens[1] && $tokens[0] != $tokens[1],
+	'--slots 2: the other two run, each with a token of its own');
+is(holders('pool'),
+	join(' ', map { "$_|2|f" } sort { $a <=> $b } @tokens),
+	'--slots 2: lockable_leases shows both holders with slots 2, not shared');
+
+# --wait: queued for a slot, runs when one frees
+my $waiter = start_holder('pool', '--slots', '2', '--wait', '1m', '--verbose');
+ok(queued('pool', 1), '--slots 2 --wait: the fourth run waits for a slot');
+is(end_holder($holding[0]), 0, '--slots 2: a holder ends, releasing its slot');
+my $waiter_token = holder_token($waiter);
+ok(defined $waiter_token, '--slots 2 --wait: the waiting run got the slot');
+cmp_ok($waiter_token // 0, '>', max(@tokens),
+	'--slots 2 --wait: with a token newer than the holders\'');
+like($waiter->{err},
+	qr/acquired lease "pool" \(one of 2 slots\) with token $waiter_token/,
+	'--verbose says which kind of lease was taken');
+is(lease_count($node, 'pool'), 2, '--slots 2: still two holders');
+
+# A --slots that differs from the holders': the server's error, exit 69,
+# nothing held disturbed
+my $before_mismatch = holders('pool');
+($rc, $out, $err) =
+  run_tool('-d', $dsn, '-n', 'pool', '--slots', '3', '--', 'touch', $marker);
+is($rc, 69, '--slots 3 while held with 2: exit status 69');
+note("lockable-run said: $err");
+like($err,
+	qr/could not acquire lease "pool": ERROR: +lease "pool" is held with slots = 2 .*asked for slots = 3/,
+	'--slots 3 while held with 2: the server\'s message, naming both numbers');
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'pool', '--', 'touch', $marker);
+is($rc, 69, 'no --slots while held with 2: exit status 69');
+like($err, qr/lease "pool" is held with slots = 2 .*asked for slots = 1/,
+	'no --slots while held with 2: the same error');
+ok(!-e $marker, 'a mismatched --slots: the command did not run');
+is(holders('pool'), $before_mismatch,
+	'a mismatched --slots: the holders keep their slots');
+
+is(end_holder($holding[1]), 0, '--slots 2: the second holder ends well');
+is(end_holder($waiter), 0, '--slots 2: the run that waited ends well');
+is(lease_count($node, 'pool'), 0, '--slots 2: every slot was released');
+
+# --shared: readers run together; a writer is refused or waits, and
+# readers that come after a waiting writer do not overtake it.
+my @readers = map { start_holder('catalog', '--shared') } (1 .. 3);
+my @reader_tokens = map { holder_token($_) } @readers;
+is(scalar(grep { defined } @reader_tokens), 3, '--shared: three runs hold the lease together');
+is(holders('catalog'),
+	join(' ', map { "$_|1|t" } sort { $a <=> $b } @reader_tokens),
+	'--shared: lockable_leases shows three shared holders');
+
+($rc, $out, $err) =
+  run_tool('-d', $dsn, '-n', 'catalog', '--', 'touch', $marker);
+is($rc, 75, 'a run without --shared while shared runs hold it: busy');
+like($err, qr/lease "catalog" is busy \(held by someone else\)/,
+	'without --shared: the plain busy message');
+ok(!-e $marker, 'without --shared: the command did not run');
+
+my $writer = start_holder('catalog', '--wait', '1m');
+ok(queued('catalog', 1), 'a writer with --wait waits for the readers');
+($rc, $out, $err) =
+  run_tool('-d', $dsn, '-n', 'catalog', '--shared', '--', 'touch', $marker);
+is($rc, 75, 'a later --shared run does not overtake the waiting writer');
+like($err,
+	qr/lease "catalog" is busy \(held without --shared, or others are waiting first\)/,
+	'--shared busy: the message says why');
+ok(!-e $marker, '--shared busy: the command did not run');
+my $late_reader = start_holder('catalog', '--shared', '--wait', '1m');
+ok(queued('catalog', 2), 'a later --shared run with --wait queues behind the writer');
+
+is(end_holder($_), 0, '--shared: a reader ends well') foreach @readers;
+my $writer_token = holder_token($writer);
+ok(defined $writer_token, 'the writer runs once the readers are gone');
+cmp_ok($writer_token // 0, '>', max(@reader_tokens),
+	'the writer\'s token is newer than the readers\'');
+is(holders('catalog'), "$writer_token|1|f", 'the writer holds the lease alone');
+ok(queued('catalog', 1), 'the late reader still waits while the writer runs');
+is(end_holder($writer), 0, 'the writer ends well');
+my $late_token = holder_token($late_reader);
+cmp_ok($late_token // 0, '>', $writer_token, 'then the late reader runs');
+is(end_holder($late_reader), 0, 'the late reader ends well');
+is(lease_count($node, 'catalog'), 0, '--shared: every holder released the lease');
+
+# --shared --slots 2: at most two readers
+@readers = map { start_holder('capped', '--shared', '--slots', '2') } (1 .. 2);
+ok(defined holder_token($readers[0]) && defined holder_token($readers[1]),
+	'--shared --slots 2: two readers run together');
+($rc, $out, $err) = run_tool('-d', $dsn, '-n', 'capped', '--shared', '--slots',
+	'2', '--', 'touch', $marker);
+is($rc, 75, '--shared --slots 2: a third reader is busy');
+like($err, qr/lease "capped" is busy \(no shared slot of 2 free/,
+	'--shared --slots 2: the message says so');
+is(end_holder($_), 0, '--shared --slots 2: a reader ends well') foreach @readers;
+
+# A database whose extension is still at 1.2: plain runs work as before,
+# --slots and --shared say that the extension must be updated.
+sql('CREATE DATABASE old_ext');
+$node->safe_psql('old_ext', "CREATE EXTENSION lockable VERSION '1.2'");
+my $old_dsn = $node->connstr('old_ext');
+($rc, $out, $err) = run_tool('-d', $old_dsn, '-n', 'job', '--', 'sh', '-c', 'exit 3');
+is($rc, 3, 'extension 1.2: a run without --slots or --shared works');
+is($err, '', 'extension 1.2: without complaint');
+foreach my $opt ([ '--slots', '2' ], ['--shared'])
+{
+	($rc, $out, $err) =
+	  run_tool('-d', $old_dsn, '-n', 'job', @$opt, '--', 'touch', $marker);
+	is($rc, 69, "extension 1.2, @$opt: exit status 69");
+	like($err,
+		qr/--slots and --shared need version 1\.3 of the lockable extension, and this database has 1\.2: update it with ALTER EXTENSION lockable UPDATE/,
+		"extension 1.2, @$opt: says to update the extension");
+}
+ok(!-e $marker, 'extension 1.2: the command did not run');
+($rc, $out, $err) = run_tool('-d', $node->connstr('template1'), '-n', 'x',
+	'--slots', '2', '--', 'touch', $marker);
+is($rc, 69, 'no extension, --slots: exit status 69');
+like($err, qr/is the lockable extension installed in this database \(CREATE EXTENSION lockable\)\?/,
+	'no extension, --slots: says to install it, not to update it');
 
 #
 # The lease is lost while the command runs: force-released by an

@@ -36,7 +36,7 @@
 
 #include "libpq-fe.h"
 
-#define LOCKABLE_RUN_VERSION	"1.0"
+#define LOCKABLE_RUN_VERSION	"1.1"
 
 /* Exit codes (sysexits.h values where one fits) */
 #define EXIT_USAGE			64	/* EX_USAGE: bad options or arguments */
@@ -80,6 +80,10 @@
 /* How often to look whether the rest of a killed process group is gone */
 #define GROUP_POLL			(10 * USECS_PER_MSEC)
 
+/* --slots: the server's limits for lockable_acquire(slots => N) */
+#define MIN_SLOTS			1
+#define MAX_SLOTS			10000
+
 #if defined(__GNUC__) || defined(__clang__)
 #define lr_printf_attr(f, a) __attribute__((format(printf, f, a)))
 #define lr_noreturn __attribute__((noreturn))
@@ -102,6 +106,8 @@ typedef struct RunOptions
 	int64_t		ttl;
 	int64_t		wait;
 	int64_t		heartbeat;		/* 0 until check_timing(): renew_window / 3 */
+	int			slots;			/* --slots; 1 without it */
+	bool		shared;			/* --shared */
 	int			conflict_exit;
 	int			lost_exit;
 	int			kill_signal;
@@ -128,7 +134,8 @@ typedef enum QueryKind
 	QUERY_NONE,
 	QUERY_ACQUIRE,
 	QUERY_HEARTBEAT,
-	QUERY_RELEASE
+	QUERY_RELEASE,
+	QUERY_EXTVERSION			/* the extension's version, after a failure */
 } QueryKind;
 
 /* What terminating signals do to a query: see run_query() */
@@ -173,6 +180,7 @@ typedef struct LeaseClient
 	char		ttl_param[64];
 	char		wait_param[64];
 	char		token_param[32];
+	char		slots_param[16];
 
 	/* the lease */
 	int64_t		last_ok;		/* send time of the last confirmation */

@@ -5,7 +5,8 @@
  *	  lockable_acquire(), lockable_heartbeat() and lockable_release(), one
  *	  query at a time; when it breaks it is re-established with
  *	  PQresetStart().  Lease names and tokens are always passed as query
- *	  parameters.
+ *	  parameters.  With --slots or --shared the acquire asks for a counting
+ *	  or shared lease; heartbeat and release are per token either way.
  *
  * libpq is used asynchronously (PQsendQueryParams, PQresetStart and
  * PQresetPoll) around one poll() that also watches the signal pipe, so
@@ -32,6 +33,17 @@
 
 /* The client closed at exit (atexit() takes no argument) */
 static LeaseClient *exit_client = NULL;
+
+
+/*
+ * A plain lease, the only kind before extension version 1.3: no --slots,
+ * no --shared.
+ */
+static bool
+plain_lease(const RunOptions *opts)
+{
+	return opts->slots == 1 && !opts->shared;
+}
 
 
 /*
@@ -183,17 +195,33 @@ bool
 send_query(LeaseClient *lc, QueryKind kind)
 {
 	const char *sql = NULL;
-	const char *values[3];
+	const char *values[5];
 	int			nparams = 0;
 
 	values[0] = lc->opts->name;
 	switch (kind)
 	{
 		case QUERY_ACQUIRE:
-			sql = "SELECT lockable_acquire($1::text, $2::interval, $3::interval, false)";
 			values[1] = lc->ttl_param;
 			values[2] = lc->opts->wait == FOREVER ? NULL : lc->wait_param;
 			nparams = 3;
+
+			/*
+			 * Only a counting or shared lease passes slots and shared: the
+			 * plain acquire stays the call that every extension version
+			 * has, so that lockable-run without --slots and --shared keeps
+			 * working with a database still at 1.2.
+			 */
+			if (plain_lease(lc->opts))
+			{
+				sql = "SELECT lockable_acquire($1::text, $2::interval, $3::interval, false)";
+				break;
+			}
+			sql = "SELECT lockable_acquire($1::text, $2::interval, $3::interval, false, "
+				"slots => $4::integer, shared => $5::boolean)";
+			values[3] = lc->slots_param;
+			values[4] = lc->opts->shared ? "true" : "false";
+			nparams = 5;
 			break;
 		case QUERY_HEARTBEAT:
 			sql = "SELECT lockable_heartbeat($1::text, $2::bigint, $3::interval)";
@@ -205,6 +233,10 @@ send_query(LeaseClient *lc, QueryKind kind)
 			sql = "SELECT lockable_release($1::text, $2::bigint)";
 			values[1] = lc->token_param;
 			nparams = 2;
+			break;
+		case QUERY_EXTVERSION:
+			sql = "SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'lockable'";
+			nparams = 0;
 			break;
 		case QUERY_NONE:
 			return false;
@@ -552,6 +584,7 @@ client_connect(LeaseClient *lc, const RunOptions *opts)
 			 (long long) opts->ttl);
 	snprintf(lc->wait_param, sizeof(lc->wait_param), "%lld microseconds",
 			 (long long) (opts->wait == FOREVER ? 0 : opts->wait));
+	snprintf(lc->slots_param, sizeof(lc->slots_param), "%d", opts->slots);
 
 	keywords[0] = "dbname";
 	values[0] = opts->dbname;
@@ -613,6 +646,65 @@ heartbeat_answer(LeaseClient *lc, PGresult *res, int64_t sent)
 }
 
 /*
+ * The acquire found no lockable_acquire() to call (42883): say what to do.
+ * The plain call exists in every version, so the extension is missing or
+ * not in the search_path; the call with slots and shared needs 1.3, so then
+ * ask the database which version it has.  Returns the terminating signal
+ * that interrupted that question, if one did.
+ */
+static int
+missing_function_hint(LeaseClient *lc)
+{
+	PGresult   *res;
+	int			signo = 0;
+	int			major;
+	int			minor;
+
+	if (plain_lease(lc->opts))
+	{
+		report(LEVEL_ALWAYS, "is the lockable extension installed in this database (CREATE EXTENSION lockable), and in the search_path?");
+		return 0;
+	}
+
+	res = run_query(lc, QUERY_EXTVERSION, now_usec() + CANCEL_TIMEOUT, false,
+					INTERRUPT_ABANDON, &signo);
+	if (res && result_ok(res) && !PQgetisnull(res, 0, 0) &&
+		sscanf(PQgetvalue(res, 0, 0), "%d.%d", &major, &minor) == 2)
+	{
+		if (major < 1 || (major == 1 && minor < 3))
+			report(LEVEL_ALWAYS, "--slots and --shared need version 1.3 of the lockable extension, and this database has %s: update it with ALTER EXTENSION lockable UPDATE",
+				   PQgetvalue(res, 0, 0));
+		else
+			report(LEVEL_ALWAYS, "is the lockable extension (version %s here) in the search_path?",
+				   PQgetvalue(res, 0, 0));
+	}
+	else if (res && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 0)
+		report(LEVEL_ALWAYS, "is the lockable extension installed in this database (CREATE EXTENSION lockable)?");
+	else
+		report(LEVEL_ALWAYS, "is the lockable extension installed in this database (CREATE EXTENSION lockable), at version 1.3 or later for --slots and --shared (ALTER EXTENSION lockable UPDATE), and in the search_path?");
+	if (res)
+		PQclear(res);
+	return signo;
+}
+
+/* Why an acquire that returned NULL did not get the lease, for the message */
+static const char *
+busy_reason(const RunOptions *opts, char *buf, size_t size)
+{
+	if (plain_lease(opts))
+		return "held by someone else";
+	if (!opts->shared)
+		snprintf(buf, size, "no slot of %d free, or others are waiting first",
+				 opts->slots);
+	else if (opts->slots == 1)
+		snprintf(buf, size, "held without --shared, or others are waiting first");
+	else
+		snprintf(buf, size, "no shared slot of %d free, held without --shared, or others are waiting first",
+				 opts->slots);
+	return buf;
+}
+
+/*
  * Why the acquire failed, and the exit status for it: the query failed
  * (no answer, or an error), or the lease is busy.  'res' may be NULL; a
  * terminating signal that came during the wait wins.
@@ -623,6 +715,7 @@ acquire_failed(LeaseClient *lc, PGresult *res, int signo)
 	const RunOptions *opts = lc->opts;
 	const char *sqlstate;
 	char		d[32];
+	char		why[128];
 
 	if (res == NULL)
 	{
@@ -638,15 +731,27 @@ acquire_failed(LeaseClient *lc, PGresult *res, int signo)
 		sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		report(LEVEL_ALWAYS, "could not acquire lease \"%s\": %s", opts->name, result_error(res));
 		if (sqlstate && strcmp(sqlstate, "42883") == 0)
-			report(LEVEL_ALWAYS, "is the lockable extension installed in this database (CREATE EXTENSION lockable), and in the search_path?");
-		/* class 22, data exception: the name or the ttl was refused */
+		{
+			signo = missing_function_hint(lc);
+			if (signo != 0)
+				return 128 + signo;
+		}
+
+		/*
+		 * Class 22, data exception: the name or the ttl was refused.  Other
+		 * errors, a --slots that differs from the holders' (55000) or
+		 * --slots and --shared in remote mode (0A000) among them, mean the
+		 * acquire failed.
+		 */
 		return sqlstate && strncmp(sqlstate, "22", 2) == 0 ? EXIT_USAGE : EXIT_DATABASE;
 	}
 	if (opts->wait == 0)
-		report(LEVEL_NORMAL, "lease \"%s\" is busy (held by someone else)", opts->name);
+		report(LEVEL_NORMAL, "lease \"%s\" is busy (%s)", opts->name,
+			   busy_reason(opts, why, sizeof(why)));
 	else
-		report(LEVEL_NORMAL, "lease \"%s\" is busy (held by someone else); gave up after %s",
-			   opts->name, format_duration(opts->wait, d, sizeof(d)));
+		report(LEVEL_NORMAL, "lease \"%s\" is busy (%s); gave up after %s",
+			   opts->name, busy_reason(opts, why, sizeof(why)),
+			   format_duration(opts->wait, d, sizeof(d)));
 	return opts->conflict_exit;
 }
 
@@ -666,6 +771,7 @@ acquire_lease(LeaseClient *lc, int *exit_code)
 	int			signo;
 	PGresult   *res;
 	char		d[32];
+	char		mode[64];
 
 	if (opts->wait != 0)
 		report(LEVEL_VERBOSE, "waiting up to %s for lease \"%s\"",
@@ -683,8 +789,16 @@ acquire_lease(LeaseClient *lc, int *exit_code)
 	}
 	snprintf(lc->token_param, sizeof(lc->token_param), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
-	report(LEVEL_VERBOSE, "acquired lease \"%s\" with token %s, ttl %s",
-		   opts->name, lc->token_param, format_duration(opts->ttl, d, sizeof(d)));
+	if (plain_lease(opts))
+		mode[0] = '\0';
+	else if (opts->slots == 1)
+		snprintf(mode, sizeof(mode), " (shared)");
+	else
+		snprintf(mode, sizeof(mode), " (%sone of %d slots)",
+				 opts->shared ? "shared, " : "", opts->slots);
+	report(LEVEL_VERBOSE, "acquired lease \"%s\"%s with token %s, ttl %s",
+		   opts->name, mode, lc->token_param,
+		   format_duration(opts->ttl, d, sizeof(d)));
 	if (signo != 0)
 	{
 		release_quietly(lc);

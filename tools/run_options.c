@@ -32,6 +32,8 @@ static const struct option long_options[] = {
 	{"ttl", required_argument, NULL, 't'},
 	{"wait", required_argument, NULL, 'w'},
 	{"heartbeat", required_argument, NULL, 'H'},
+	{"slots", required_argument, NULL, 'N'},
+	{"shared", no_argument, NULL, 'S'},
 	{"conflict-exit-code", required_argument, NULL, 'E'},
 	{"lost-exit-code", required_argument, NULL, 'L'},
 	{"kill-signal", required_argument, NULL, 's'},
@@ -84,6 +86,15 @@ help_description(void)
 		   "    itself with lockable_heartbeat() every --heartbeat.  It is known to be\n"
 		   "    held until TTL after the last successful heartbeat was sent.\n"
 		   "\n"
+		   "    With --slots N, up to N runs hold NAME at once (a counting lease, like\n"
+		   "    consul lock -n N), each with a token of its own; every run of NAME must\n"
+		   "    give the same N.  With --shared, --shared runs hold NAME together (up\n"
+		   "    to N of them with --slots N, any number without it) and runs without\n"
+		   "    --shared wait until none is left, and the other way round: readers and\n"
+		   "    a writer.  Waiting runs are served in arrival order, so later --shared\n"
+		   "    runs do not overtake a waiting writer.  Both options need version 1.3\n"
+		   "    of the extension; without them the acquire is the same as before.\n"
+		   "\n"
 		   "    Guarantee: COMMAND's whole process group is gone before the server can\n"
 		   "    let the lease expire and grant it to someone else.  It gets SIGKILL at\n"
 		   "    the latest a safety margin of max(1s, TTL/10) before TTL has passed\n"
@@ -114,6 +125,10 @@ help_description(void)
 		   "    LOCKABLE_TOKEN (the lease's fencing token, a decimal integer).  Pass the\n"
 		   "    token with every write so that the store can reject a holder that lost\n"
 		   "    its lease (lockable_check() in the database, or WHERE fence <= token).\n"
+		   "    With --slots or --shared several runs hold tokens at once:\n"
+		   "    lockable_check() tells whether this run's grant is current, while\n"
+		   "    WHERE fence <= token would refuse the older of two runs that hold the\n"
+		   "    lease together.\n"
 		   "\n");
 }
 
@@ -132,6 +147,11 @@ help_options(void)
 		   "        --heartbeat=DURATION\n"
 		   "                            renew the lease this often (default a third of\n"
 		   "                            TTL - --kill-after - margin; at most half of it)\n"
+		   "        --slots=N           up to N runs hold NAME at once, N from 1 to\n"
+		   "                            10000 (default 1); the same N in every run of NAME\n"
+		   "        --shared            take NAME in shared mode: --shared runs hold it\n"
+		   "                            together (up to --slots of them, any number\n"
+		   "                            without --slots), never with runs without --shared\n"
 		   "    -E, --conflict-exit-code=N\n"
 		   "                            exit status when the lease is busy (default 75)\n"
 		   "        --lost-exit-code=N  exit status when the lease was lost (default 76)\n"
@@ -166,7 +186,8 @@ help_exit_status(void)
 		   "         time, and when the server rejects the name or the ttl); COMMAND did\n"
 		   "         not run\n"
 		   "    69   could not connect, or acquiring failed (e.g. the extension is not\n"
-		   "         installed); COMMAND did not run\n"
+		   "         installed, or older than 1.3 with --slots or --shared, or NAME is\n"
+		   "         held with another --slots); COMMAND did not run\n"
 		   "    71   could not start COMMAND (fork failed); the lease was released\n"
 		   "    75   the lease is busy (--conflict-exit-code); COMMAND did not run\n"
 		   "    76   the lease was lost while COMMAND ran: the server said it was no\n"
@@ -195,6 +216,7 @@ help_exit_status(void)
 		   "EXAMPLES\n"
 		   "    lockable-run -d \"$DSN\" -n nightly-report -t 60s -w 10m -- ./report.sh\n"
 		   "    lockable-run -n deploy -E 0 -q -- ./deploy.sh     # busy: skip quietly\n"
+		   "    lockable-run -n resize --slots 4 -w 1h -- ./resize.sh  # 4 at once\n"
 		   "\n"
 		   "SEE ALSO\n"
 		   "    flock(1), timeout(1), README.md of the lockable extension\n");
@@ -312,6 +334,26 @@ parse_exit_code(const char *s, const char *option)
 	return (int) v;
 }
 
+/*
+ * --slots: checked here with the server's limits, so that a typo is a usage
+ * error before anything has been done, as for every other option.
+ */
+static int
+parse_slots(const char *s)
+{
+	char	   *end;
+	long		v;
+
+	/* digits only: no sign, no white space */
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s < '0' || *s > '9' || errno != 0 || *end != '\0' ||
+		v < MIN_SLOTS || v > MAX_SLOTS)
+		usage_error("invalid value \"%s\" for --slots: a whole number from %d to %d is expected",
+					s, MIN_SLOTS, MAX_SLOTS);
+	return (int) v;
+}
+
 static int
 parse_signal(const char *s)
 {
@@ -362,6 +404,12 @@ handle_option(int c, char **argv, RunOptions *opts)
 		case 'H':
 			opts->heartbeat = duration_arg(optarg, "--heartbeat", false,
 										   "a positive duration such as 500ms, 10s or 1m");
+			break;
+		case 'N':
+			opts->slots = parse_slots(optarg);
+			break;
+		case 'S':
+			opts->shared = true;
 			break;
 		case 'E':
 			opts->conflict_exit = parse_exit_code(optarg, "--conflict-exit-code");
@@ -514,6 +562,7 @@ parse_options(int argc, char **argv, RunOptions *opts)
 	opts->ttl = 60 * USECS_PER_SEC;
 	opts->wait = 0;
 	opts->heartbeat = 0;		/* 0: renew_window / 3 */
+	opts->slots = 1;
 	opts->conflict_exit = DEFAULT_CONFLICT_EXIT;
 	opts->lost_exit = DEFAULT_LOST_EXIT;
 	opts->kill_signal = SIGTERM;
