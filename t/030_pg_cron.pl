@@ -296,7 +296,7 @@ like($err, qr/ERROR:\s+42501: permission denied for table direct_secret/,
 is(lease_count($node, 'direct-priv'), '0', 'the lease is released after it');
 
 is( sql(
-		q{SELECT prosecdef, provolatile, proparallel FROM pg_proc WHERE oid = 'lockable_run(text, text, interval)'::regprocedure}
+		q{SELECT prosecdef, provolatile, proparallel FROM pg_proc WHERE oid = 'lockable_run(text, text, interval, integer)'::regprocedure}
 	),
 	'f|v|u',
 	'lockable_run is SECURITY INVOKER, VOLATILE, PARALLEL UNSAFE');
