@@ -44,6 +44,13 @@
 # pg_cron 1.4 schedules by the minute (its '[1-59] seconds' schedules came
 # with 1.5), so the test takes from 70 s to 2 min 10 s, depending on when
 # in the minute it starts.
+#
+# A third node (libpq mode) checks lockable_run(..., slots => 2), "at most
+# N parallel runs": four jobs start the same command, a run of 3 s under the
+# counting lease "pool", every second (pg_cron 1.5 and later) or together
+# at the minute (1.4).  Never more than two runs go on at once, and the
+# jobs that find both slots taken are skipped.  This is done while the
+# other nodes wait for their minutes.
 
 use strict;
 use warnings;
@@ -65,6 +72,7 @@ my $started = time();
 # not, and there it reaches the log only as the job's own backend logs it,
 # with log_min_messages = notice (what the README tells its users to set).
 my $cron_relays_notices;
+my $cron_seconds;
 {
 	my $probe = PostgreSQL::Test::Cluster->new('probe');
 	my $pkglibdir = $probe->config_data('--pkglibdir');
@@ -74,6 +82,7 @@ my $cron_relays_notices;
 		$probe->config_data('--sharedir') . '/extension/pg_cron.control');
 	my ($default_version) = $control =~ /^default_version\s*=\s*'([^']+)'/m;
 	$cron_relays_notices = $default_version =~ /^1\.4/;
+	$cron_seconds = $default_version !~ /^1\.[0-4](\D|$)/;
 	note "pg_cron $default_version";
 }
 
@@ -108,7 +117,10 @@ lockable.worker_naptime = 100ms
 
 my %nodes = (
 	libpq => cron_node('cron_libpq', 0),
-	bgw => cron_node('cron_bgw', 1));
+	bgw => cron_node('cron_bgw', 1),
+	pool => cron_node('cron_pool', 0));
+# The four jobs of the pool may all run at once, as far as pg_cron goes.
+$nodes{pool}->append_conf('postgresql.conf', "cron.max_running_jobs = 8\n");
 
 my $sharedir = $nodes{libpq}->config_data('--sharedir');
 plan skip_all => 'pg_cron is not installed (postgresql-15-cron)'
@@ -296,7 +308,7 @@ like($err, qr/ERROR:\s+42501: permission denied for table direct_secret/,
 is(lease_count($node, 'direct-priv'), '0', 'the lease is released after it');
 
 is( sql(
-		q{SELECT prosecdef, provolatile, proparallel FROM pg_proc WHERE oid = 'lockable_run(text, text, interval)'::regprocedure}
+		q{SELECT prosecdef, provolatile, proparallel FROM pg_proc WHERE oid = 'lockable_run(text, text, interval, integer)'::regprocedure}
 	),
 	'f|v|u',
 	'lockable_run is SECURITY INVOKER, VOLATILE, PARALLEL UNSAFE');
@@ -371,6 +383,118 @@ cmp_ok(stat_value($node, 'session_ended') - $ended_before,
 eval { $victim->quit; };
 
 note sprintf('direct checks done %.1f s after the start', time() - $started);
+
+#
+# At most 2 parallel runs: lockable_run(..., slots => 2) on the pool node.
+# Each run records when it started and ended, and whether its session held
+# a slot of "pool" (slots = 2) at both moments.  Four jobs start it, every
+# second, or with pg_cron 1.4 together at the next minute.
+#
+{
+	my $pool = $nodes{pool};
+	my $q = sub { return $pool->safe_psql('postgres', $_[0]); };
+
+	# The table runs of the other nodes (and their report, unused here).
+	$q->(
+		$setup . q{
+CREATE FUNCTION pool_run(who text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz := clock_timestamp();
+    held0 boolean := EXISTS (SELECT FROM lockable_leases
+                             WHERE name = 'pool' AND slots = 2
+                               AND pid = pg_backend_pid());
+BEGIN
+    PERFORM pg_sleep(3);
+    INSERT INTO runs (job, pid, started, finished, held_at_start, held_at_end)
+    VALUES (who, pg_backend_pid(), t0, clock_timestamp(), held0,
+            EXISTS (SELECT FROM lockable_leases
+                    WHERE name = 'pool' AND slots = 2
+                      AND pid = pg_backend_pid()));
+END $$;
+});
+
+	my @jobs = map { "pool-$_" } qw(a b c d);
+	my $when = $cron_seconds ? '1 seconds' : '* * * * *';
+	$q->(
+		"BEGIN;\n"
+		  . join(
+			'',
+			map {
+				"SELECT cron.schedule('$_', '$when', \$\$SELECT WHERE lockable_run('pool', 'SELECT pool_run(''$_'')', '2 s', slots => 2)\$\$);\n"
+			} @jobs)
+		  . "COMMIT;\n");
+	my $pool_scheduled = time();
+
+	# Every second: several rounds of runs.  At the minute: one round, of
+	# two runs and two skips.
+	my $min_runs = $cron_seconds ? 6 : 2;
+	my $min_skips = $cron_seconds ? 4 : 2;
+	ok( $pool->poll_query_until(
+			'postgres',
+			qq{SELECT (SELECT count(*) FROM runs) >= $min_runs
+                  AND (SELECT count(*) FROM cron.job_run_details
+                       WHERE return_message = '0 rows') >= $min_skips}),
+		"pool: $min_runs runs of the command and $min_skips skipped runs");
+	note sprintf('pool: done %.1f s after scheduling',
+		time() - $pool_scheduled);
+
+	# Checked while the jobs may still run: pg_cron cancels the runs of a
+	# job that is unscheduled or deactivated ("job canceled"), and every
+	# second one is running.  So only what has ended is looked at; a run
+	# records itself (and commits) before pg_cron learns its result.
+	note "pool: runs of the command:\n"
+	  . $q->(q{SELECT job, pid, started::time(3), finished::time(3),
+                   held_at_start, held_at_end FROM runs ORDER BY started});
+	is( $q->(q{SELECT count(*) FROM cron.job_run_details
+             WHERE status IN ('succeeded', 'failed')
+               AND (status <> 'succeeded' OR return_message NOT IN ('1 row', '0 rows'))}
+		),
+		'0',
+		'pool: every run of the jobs succeeded, with "1 row" or "0 rows"');
+
+	# The most runs at once: at some run's start, the runs going on then.
+	is( $q->(q{SELECT max((SELECT count(*) FROM runs r2
+                    WHERE r2.started <= r1.started AND r1.started < r2.finished))
+            FROM runs r1}),
+		'2',
+		'pool: at most 2 runs went on at once, and 2 did');
+	is($q->(q{SELECT bool_and(held_at_start AND held_at_end) FROM runs}),
+		't', 'pool: every run held a slot from its start to its end');
+	is( $q->(q{SELECT bool_and(finished - started >= interval '3 s') FROM runs}),
+		't',
+		'pool: each run took 3 s, on a 2 s ttl kept alive by the worker');
+	is( $q->(q{SELECT count(*) FROM cron.job_run_details d
+             WHERE d.return_message = '1 row'
+               AND NOT EXISTS (SELECT FROM runs r WHERE r.pid = d.job_pid)}),
+		'0',
+		'pool: each run that says "1 row" ran the command');
+	is( $q->(q{SELECT count(*) FROM runs r JOIN cron.job_run_details d ON d.job_pid = r.pid
+             WHERE d.status IN ('succeeded', 'failed') AND d.return_message <> '1 row'}),
+		'0',
+		'pool: and no run that says otherwise (a skipped one) ran it');
+	my $skipped = $q->(
+		q{SELECT count(*) FROM cron.job_run_details WHERE return_message = '0 rows'});
+
+	$q->(join(', ', 'SELECT 1', map { "cron.unschedule('$_')" } @jobs));
+	ok( $pool->poll_query_until(
+			'postgres',
+			q{SELECT NOT EXISTS (SELECT FROM cron.job_run_details
+                       WHERE status NOT IN ('succeeded', 'failed'))
+               AND NOT EXISTS (SELECT FROM lockable_leases WHERE name = 'pool')}
+		),
+		'pool: once unscheduled, all runs end and every slot of "pool" is released');
+
+	# The server log says why each skipped run was skipped (a run canceled
+	# by the unschedule may have logged one more).
+	my @skips = (slurp_file($pool->logfile) =~
+		  /LOG:\s+lockable_run: lease "pool" (.*); skipped/g);
+	cmp_ok(scalar(@skips), '>=', $skipped,
+		'pool: the server log has the reason for each skipped run');
+	ok( scalar(grep { /^has all of its slots taken \(slots = 2; held by pids \d+, \d+\)$/ } @skips),
+		'pool: which says that both slots were taken, and by whom');
+	cmp_ok($q->(q{SELECT refused FROM lockable_stats}),
+		'>=', $skipped, 'pool: lockable_stats.refused counts them');
+}
 
 #
 # pg_cron.  Wait until, on the libpq node, the report has run twice and a

@@ -101,7 +101,8 @@ sub stat_value
 }
 
 # lease_count(NODE, NAME): how many rows lockable_leases has for NAME in
-# database postgres (0 or 1).
+# database postgres: one per holder (0 or 1 but for counting and shared
+# leases).
 sub lease_count
 {
 	my ($node, $name) = @_;
@@ -125,12 +126,15 @@ sub wait_until
 }
 
 # wait_for_waiters(NODE, NAME, N): wait until lockable_leases shows N
-# sessions queued for lease NAME; returns whether it did.
+# sessions queued for lease NAME; returns whether it did.  A counting or
+# shared lease has a row per holder, each with the name's waiters: max()
+# makes that one answer (and NULL, so go on waiting, while nobody holds
+# NAME).
 sub wait_for_waiters
 {
 	my ($node, $name, $n) = @_;
 	return $node->poll_query_until('postgres',
-		"SELECT waiters = $n FROM lockable_leases WHERE name = '$name'");
+		"SELECT max(waiters) = $n FROM lockable_leases WHERE name = '$name'");
 }
 
 # start_query(NODE, SQL, OPTIONS): a new background psql session on
@@ -147,17 +151,19 @@ sub start_query
 	return ($session, $pid);
 }
 
-# keepalive_session(NODE, NAME, TTL): a new background psql session on
-# NODE's database postgres that holds keepalive lease NAME for TTL, which
+# keepalive_session(NODE, NAME, TTL, ARGS): a new background psql session
+# on NODE's database postgres that holds keepalive lease NAME for TTL, which
 # ends with the session; returns (session, backend pid, token: empty if
-# NAME was busy).
+# NAME was busy).  ARGS, if given, are more named arguments of
+# lockable_acquire (e.g. "slots => 3").
 sub keepalive_session
 {
-	my ($node, $name, $ttl) = @_;
+	my ($node, $name, $ttl, $args) = @_;
 	my $session = $node->background_psql('postgres');
 	my $pid = $session->query_safe('SELECT pg_backend_pid()');
+	$args = defined $args ? ", $args" : '';
 	my $token = $session->query_safe(
-		"SELECT lockable_acquire('$name', '$ttl', keepalive => true)");
+		"SELECT lockable_acquire('$name', '$ttl', keepalive => true$args)");
 	return ($session, $pid, $token);
 }
 
