@@ -32,7 +32,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
 REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any lockable_remote lockable_capacity lockable_waits lockable_counting lockable_upgrade
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/lockable.conf
-ISOLATION = contention expiry arrival_order timeouts acquire_any counting
+ISOLATION = contention expiry arrival_order timeouts acquire_any counting shared
 ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/lockable.conf
 TAP_TESTS = 1
 
