@@ -6,12 +6,13 @@
 -- lockable_acquire, lockable_acquire_any and lockable_run gain trailing
 -- parameters.  A function cannot gain parameters in place, and a second
 -- function beside the old one would make every call that leaves them out
--- ambiguous, so each is dropped and created again.  The privileges the
--- database gave on the old one (a REVOKE from PUBLIC, say) are kept: they
--- are saved here and given to the new one by lockable_copy_acl, which
--- exists only while this script runs.
+-- ambiguous, so each is dropped and created again; so is the view
+-- lockable_leases, which gains columns.  The privileges the database gave
+-- on the old ones (a REVOKE from PUBLIC, a GRANT) are kept: they are saved
+-- here and given to the new ones by lockable_copy_acl, which exists only
+-- while this script runs.
 
-CREATE FUNCTION lockable_copy_acl(saved aclitem[], fn regprocedure)
+CREATE FUNCTION lockable_copy_acl(saved aclitem[], kind text, object text)
 RETURNS void
 LANGUAGE plpgsql
 AS $lockable_copy_acl$
@@ -19,11 +20,12 @@ DECLARE
     item record;
 BEGIN
     IF saved IS NULL THEN
-        RETURN;                 -- the default: EXECUTE for PUBLIC
+        RETURN;                 -- the default privileges
     END IF;
-    EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', fn);
+    EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC', kind, object);
     FOR item IN SELECT * FROM aclexplode(saved) LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s%s', fn,
+        EXECUTE format('GRANT %s ON %s %s TO %s%s', item.privilege_type,
+                       kind, object,
                        CASE WHEN item.grantee = 0 THEN 'PUBLIC'
                             ELSE quote_ident(item.grantee::regrole::text) END,
                        CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION'
@@ -31,6 +33,10 @@ BEGIN
     END LOOP;
 END
 $lockable_copy_acl$;
+
+SELECT set_config('lockable_upgrade.leases',
+                  coalesce((SELECT relacl::text FROM pg_class
+                             WHERE oid = 'lockable_leases'::regclass), ''), true);
 
 SELECT set_config('lockable_upgrade.acquire', coalesce(proacl::text, ''), true),
        set_config('lockable_upgrade.acquire_any',
@@ -59,7 +65,7 @@ COMMENT ON FUNCTION lockable_acquire(text, interval, interval, boolean, integer,
 'take the lease NAME for TTL (one of SLOTS holders at once; SHARED holders only with each other); returns its fencing token, or NULL if it did not come free within WAIT';
 
 SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.acquire'), '')::aclitem[],
-                         'lockable_acquire(text, interval, interval, boolean, integer, boolean)');
+                         'FUNCTION', 'lockable_acquire(text, interval, interval, boolean, integer, boolean)');
 
 DROP FUNCTION lockable_acquire_any(text[], interval, interval, boolean);
 
@@ -79,7 +85,7 @@ COMMENT ON FUNCTION lockable_acquire_any(text[], interval, interval, boolean, in
 'take one free lease out of NAMES (the first free one in array order; each with SLOTS and SHARED); returns its name and token, or NULL if none came free within WAIT';
 
 SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.acquire_any'), '')::aclitem[],
-                         'lockable_acquire_any(text[], interval, interval, boolean, integer, boolean)');
+                         'FUNCTION', 'lockable_acquire_any(text[], interval, interval, boolean, integer, boolean)');
 
 -- ends one holder of a counting or shared lease
 CREATE FUNCTION lockable_force_release(name text, token bigint)
@@ -127,6 +133,9 @@ COMMENT ON VIEW lockable_leases IS
 'live leases of the current database, one row per holder, and its remote leases (held, being acquired or released, or lately lost); token is shown only to members of the owning role';
 
 GRANT SELECT ON lockable_leases TO PUBLIC;
+
+SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.leases'), '')::aclitem[],
+                         'TABLE', 'lockable_leases');
 
 -- lockable_run gains slots: at most SLOTS runs of the command at once
 DROP FUNCTION lockable_run(text, text, interval);
@@ -209,6 +218,6 @@ COMMENT ON FUNCTION lockable_run(text, text, interval, integer) IS
 'run COMMAND while holding a keepalive lease NAME (one of SLOTS at once), released when it ends (also on error); false, with a NOTICE and a LOG line saying who holds it, if the lease is taken';
 
 SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.run'), '')::aclitem[],
-                         'lockable_run(text, text, interval, integer)');
+                         'FUNCTION', 'lockable_run(text, text, interval, integer)');
 
-DROP FUNCTION lockable_copy_acl(aclitem[], regprocedure);
+DROP FUNCTION lockable_copy_acl(aclitem[], text, text);

@@ -175,6 +175,8 @@ BEGIN
     REVOKE EXECUTE ON FUNCTION lockable_run(text, text, interval) FROM PUBLIC;
     GRANT EXECUTE ON FUNCTION lockable_run(text, text, interval)
       TO lockable_upgrade_jobs WITH GRANT OPTION;
+    REVOKE SELECT ON lockable_leases FROM PUBLIC;
+    GRANT SELECT ON lockable_leases TO lockable_upgrade_jobs;
 END $$;
 -- who may run what, as the catalog says
 CREATE FUNCTION pg_temp.privileges()
@@ -189,6 +191,13 @@ LANGUAGE sql AS $$
      WHERE p.proname IN ('lockable_acquire', 'lockable_acquire_any', 'lockable_run',
                          'lockable_force_release', 'lockable_release')
      ORDER BY p.proname, p.pronargs
+$$;
+-- and on the view, which the update to 1.3 recreates too
+CREATE FUNCTION pg_temp.view_privileges()
+RETURNS TABLE (public_may_read boolean, jobs_may_read boolean)
+LANGUAGE sql AS $$
+    SELECT has_table_privilege('public', 'lockable_leases', 'SELECT'),
+           has_table_privilege('lockable_upgrade_jobs', 'lockable_leases', 'SELECT')
 $$;
 -- and as the roles find out
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -289,6 +298,7 @@ DROP ROLE lockable_upgrade_user;
 --
 SELECT pg_temp.restrict_to_jobs();
 SELECT * FROM pg_temp.privileges();
+SELECT * FROM pg_temp.view_privileges();
 -- every call of 1.2 works with this library, with the columns of 1.2
 SELECT * FROM pg_temp.old_forms();
 SELECT pg_temp.view_columns();
@@ -300,8 +310,9 @@ SELECT extversion FROM pg_extension WHERE extname = 'lockable';
 -- the leases are still held, as plain leases, and end with their tokens
 SELECT * FROM pg_temp.held_leases();
 SELECT count(*) FILTER (WHERE lockable_release(name, tok)) AS released FROM held;
--- the privileges carried over to the new functions
+-- the privileges carried over to the new functions, and to the view
 SELECT * FROM pg_temp.privileges();
+SELECT * FROM pg_temp.view_privileges();
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_jobs');
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_other');
 -- every call works, old and new
@@ -327,6 +338,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'lockable';
 SELECT * FROM pg_temp.held_leases();
 SELECT count(*) FILTER (WHERE lockable_release(name, tok)) AS released FROM held;
 SELECT * FROM pg_temp.privileges();
+SELECT * FROM pg_temp.view_privileges();
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_jobs');
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_other');
 SELECT * FROM pg_temp.new_forms();

@@ -785,6 +785,23 @@ is(sql("SELECT name FROM lockable_acquire_any(ARRAY['a17', 'b17'], '1min')"), 'a
 	'it works with remote off');
 is(sql("SELECT lockable_force_release('a17')"), 't', 'cleanup');
 
+# counting and shared leases: the service has one holder per lease
+$err = sql_error("SELECT lockable_acquire('c17', '1min', slots => 2)");
+like($err, qr/ERROR:  0A000: remote mode does not support counting or shared leases/,
+	'slots > 1 is an error in remote mode (0A000)');
+$err = sql_error("SELECT lockable_acquire('c17', '1min', shared => true)");
+like($err, qr/ERROR:  0A000: remote mode does not support counting or shared leases/,
+	'shared => true is an error in remote mode (0A000)');
+$err = sql_error("SELECT * FROM lockable_acquire_any(ARRAY['c17'], '1min', slots => 3)");
+like($err, qr/ERROR:  0A000: remote mode does not support counting or shared leases/,
+	'and so is lockable_acquire_any with slots > 1');
+is(sql("SELECT count(*) FROM lockable_leases WHERE name = 'c17'") . '/'
+	  . sql("SELECT remote_leases FROM lockable_stats"),
+	'0/0', 'nothing is left of the refused acquires, locally or remotely');
+ok(rsql("SELECT lockable_acquire('c17', '1min', slots => 1, shared => false)") =~ /^\d+$/,
+	'slots => 1 and shared => false are a plain remote lease');
+is(rsql("SELECT lockable_force_release('c17')"), 't', 'cleanup');
+
 my $s17 = $node->background_psql('postgres', on_error_stop => 0);
 $s17->query_safe('SET lockable.remote = on');
 set_conf('lockable.remote_url', q{''});
