@@ -38,11 +38,15 @@ free_port() {
 }
 
 # bench_code WORK SOURCE: make the code under test runnable.  SOURCE is
-# head (git archive HEAD), worktree (the working tree, edits included) or
-# installed (the system's installation as it is).  Sets POSTGRES_BIN (the
-# postgres executable to start) and SRC_DESC (what is being measured).
+# head (git archive HEAD), rev:REV (git archive of commit REV), dir:PATH (a
+# tree already extracted there, as run.sh --pg copies a revision into a
+# Debian root), worktree (the working tree, edits included) or installed
+# (the system's installation as it is).  Sets POSTGRES_BIN (the postgres
+# executable to start), BENCH_PKGLIBDIR and SRC_DESC (what is being
+# measured).  Called once per WORK directory, it can build two revisions
+# side by side (run.sh's BENCH_BASELINE).
 #
-# For head and worktree, lockable is built in WORK/src and installed into a
+# For all but installed, lockable is built in WORK/src and installed into a
 # private, relocated copy of the PostgreSQL installation, WORK/inst:
 # PostgreSQL finds $libdir and its share directory relative to the postgres
 # executable, so a copy of the executable in WORK/inst/<bindir> loads
@@ -63,14 +67,26 @@ bench_code() {
 		return 0
 	fi
 	mkdir -p "$work/src"
-	if [ "$source" = head ]; then
-		git -C "$REPO" archive --format=tar HEAD | tar -C "$work/src" -xf -
-		SRC_DESC="commit $commit (git archive HEAD)"
-	else
+	case $source in
+	head | rev:*)
+		local rev=HEAD
+		[ "$source" = head ] || rev=${source#rev:}
+		commit=$(git -C "$REPO" rev-parse --verify --quiet "$rev^{commit}") ||
+			lk_die "no commit '$rev' in $REPO"
+		git -C "$REPO" archive --format=tar "$commit" | tar -C "$work/src" -xf -
+		SRC_DESC="commit $commit (git archive $rev)"
+		;;
+	dir:*)
+		cp -a "${source#dir:}/." "$work/src/"
+		SRC_DESC="the tree in ${source#dir:}"
+		;;
+	worktree)
 		lk_copy_tree "$REPO" "$work/src"
 		dirty=$({ git -C "$REPO" status --porcelain -- src sql lockable--1.0.sql lockable.control Makefile 2>/dev/null || true; } | wc -l)
 		SRC_DESC="working tree at $commit ($dirty changed files in src/, sql/, the install script, control file or Makefile)"
-	fi
+		;;
+	*) lk_die "unknown code source '$source'" ;;
+	esac
 	# run.sh --pg: what the host copied into the version's root
 	if [ -n "${BENCH_SRC_DESC:-}" ]; then
 		SRC_DESC="$BENCH_SRC_DESC, in a Debian root"

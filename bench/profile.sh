@@ -22,7 +22,9 @@
 #       short TTL (e.g. "3 s") profiles the sweeps that expire them all.
 #
 # Output in BENCH_OUT (default bench/out/profile-YYYYmmdd-HHMMSS).  Builds
-# the code as bench/run.sh does (BENCH_SOURCE=head|worktree|installed).
+# the code as bench/run.sh does (BENCH_SOURCE=head|rev:REV|worktree|installed;
+# rev:REV profiles an older commit, e.g. the one before a change, with
+# this script).
 # Environment: BENCH_SOURCE, BENCH_SECONDS, BENCH_CG_N1 (2000),
 # BENCH_CG_N2 (12000), BENCH_OUT, BENCH_KEEP=1, LOCKABLE_SKIP_APT=1.
 set -euo pipefail
