@@ -3,8 +3,9 @@
  * release to the next waiter holding it.  Part of the lockable benchmark
  * suite (bench/run.sh); see BENCHMARKS.md for how the figures are used.
  *
- *   handoff -d CONNINFO -k lockable|advisory -m single|relay
+ *   handoff -d CONNINFO -k lockable|advisory -m single|relay|multi
  *           [-n ITERATIONS] [-c CLIENTS] [-T SECONDS] [-o RAWFILE]
+ *           [-r force|release|shared] [-s SLOTS] [-w WAITERS]
  *
  * Both sides read the server's clock (clock_timestamp(), microseconds) in
  * the statement that does the work, so the interval measured is what the
@@ -31,6 +32,28 @@
  *   holder's release, hand-off = its t_got - the previous t_rel.  A grant
  *   before the previous release started would be two holders at once: it
  *   is counted and reported as "overlaps" (must be 0).
+ *
+ * multi: one holder and WAITERS waiter connections on one name, several
+ *   waiters granted by one statement of the holder.  Per iteration the
+ *   holder takes its slots, the waiters queue one after the other (each
+ *   checked asleep before the next is sent, so the queue order is known),
+ *   then the holder runs one statement that frees room for all of them:
+ *     -r force    counting lease (-s SLOTS): the holder holds all SLOTS;
+ *                 lockable_force_release(name) ends them at once
+ *     -r release  the same, but the holder releases its SLOTS tokens one by
+ *                 one inside that statement (SLOTS releases, each granting
+ *                 one waiter)
+ *     -r shared   reader/writer: the holder holds the name exclusively, the
+ *                 waiters ask for it with shared => true; one release
+ *                 lets them all in
+ *   Every waiter must be granted (WAITERS <= SLOTS; any number with
+ *   shared).  first = the earliest waiter's t_got - t_rel, all = the
+ *   latest one's: the time until every queued waiter holds the lease.  The
+ *   tokens must increase in queue order (strict arrival order, and tokens
+ *   of one name increase in grant order): a waiter granted out of turn is
+ *   counted as "order_violations" (must be 0).  With -k advisory only
+ *   shared exists: pg_advisory_lock against pg_advisory_lock_shared
+ *   waiters, the lock manager's own group wake-up.
  *
  * advisory: the same with pg_advisory_lock()/pg_advisory_unlock(), the
  *   peer: the lock manager also grants a released lock to its first waiter
@@ -490,6 +513,273 @@ run_relay(int nclients, double seconds, FILE *raw)
 		PQfinish(cl[i].conn);
 }
 
+/* ----------------------------------------------------------------- multi */
+
+typedef enum
+{
+	REL_FORCE,
+	REL_RELEASE,
+	REL_SHARED
+} MultiRelease;
+
+static const char *const multi_release_names[] = {"force", "release", "shared"};
+
+/*
+ * The statements of the multi mode.  The holder's "mrel" frees room for
+ * every waiter in one statement, and reads the server's clock just before
+ * (t_rel, as in rel).  The waiters' "macq" is acq with the lease's mode.
+ */
+static void
+prepare_multi(PGconn *c, const char *name, MultiRelease how, int slots)
+{
+	char		sql[768];
+
+	if (kind == KIND_ADVISORY)
+	{
+		snprintf(sql, sizeof(sql),
+				 "SELECT CASE WHEN pg_try_advisory_lock(hashtext('%s')) THEN 1 END", name);
+		prepare(c, "mtry", sql, 0);
+		snprintf(sql, sizeof(sql),
+				 "SELECT " NOW_US ", CASE WHEN pg_advisory_lock_shared(hashtext('%s')) IS NULL THEN 1 ELSE 1 END, " NOW_US,
+				 name);
+		prepare(c, "macq", sql, 0);
+		snprintf(sql, sizeof(sql),
+				 "SELECT " NOW_US ", pg_advisory_unlock(hashtext('%s')) AND $1::int8[] IS NOT NULL", name);
+		prepare(c, "mrel", sql, 1);
+		snprintf(sql, sizeof(sql),
+				 "SELECT pg_advisory_unlock_shared(hashtext('%s')) AND $1::int8 IS NOT NULL", name);
+		prepare(c, "wrel", sql, 1);
+		return;
+	}
+	if (how == REL_SHARED)
+	{
+		/* the writer: exclusive, slots 1; the readers: shared, unlimited */
+		snprintf(sql, sizeof(sql),
+				 "SELECT lockable_acquire('%s', ttl => '60 s')", name);
+		prepare(c, "mtry", sql, 0);
+		snprintf(sql, sizeof(sql),
+				 "SELECT " NOW_US ", lockable_acquire('%s', ttl => '60 s', wait => '30 s', shared => true), " NOW_US,
+				 name);
+		prepare(c, "macq", sql, 0);
+	}
+	else
+	{
+		snprintf(sql, sizeof(sql),
+				 "SELECT lockable_acquire('%s', ttl => '60 s', slots => %d)", name, slots);
+		prepare(c, "mtry", sql, 0);
+		snprintf(sql, sizeof(sql),
+				 "SELECT " NOW_US ", lockable_acquire('%s', ttl => '60 s', wait => '30 s', slots => %d), " NOW_US,
+				 name, slots);
+		prepare(c, "macq", sql, 0);
+	}
+	if (how == REL_FORCE)
+		snprintf(sql, sizeof(sql),
+				 "SELECT " NOW_US ", lockable_force_release('%s') AND $1::int8[] IS NOT NULL", name);
+	else
+		snprintf(sql, sizeof(sql),
+				 "SELECT " NOW_US ", (SELECT count(*) FROM unnest($1::int8[]) t WHERE lockable_release('%s', t)) = cardinality($1::int8[])",
+				 name);
+	prepare(c, "mrel", sql, 1);
+	snprintf(sql, sizeof(sql), "SELECT lockable_release('%s', $1::int8)", name);
+	prepare(c, "wrel", sql, 1);
+}
+
+static void
+run_multi(int iterations, MultiRelease how, int slots, int nwaiters, FILE *raw)
+{
+	PGconn	   *h = connect_one();
+	PGconn	   *mon = connect_one();
+	PGconn	   *w[MAXCLIENTS];
+	const char *name = "bench:handoff:multi";
+	const char *want = kind == KIND_LOCKABLE ? "Extension" : "Lock";
+	int			nheld = how == REL_SHARED ? 1 : slots;
+	double	   *first = calloc(iterations, sizeof(double));
+	double	   *all = calloc(iterations, sizeof(double));
+	double	   *client = calloc(iterations, sizeof(double));
+	double	   *holder_rtt = calloc(iterations, sizeof(double));
+	int			n = 0,
+				violations = 0;
+	PGresult   *r;
+
+	if (kind == KIND_ADVISORY && how != REL_SHARED)
+		die("-k advisory has only -r shared (advisory locks do not count)", NULL);
+	if (how != REL_SHARED && nwaiters > slots)
+		die("-w must not exceed -s: every waiter must fit once the holder lets go", NULL);
+	prepare_multi(h, name, how, slots);
+	for (int i = 0; i < nwaiters; i++)
+	{
+		w[i] = connect_one();
+		prepare_multi(w[i], name, how, slots);
+	}
+	prepare(mon, "asleep",
+			"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int", 1);
+
+	for (int it = 0; it < iterations; it++)
+	{
+		char		held[4096];
+		char		wtok[MAXCLIENTS][32];
+		long long	t_got[MAXCLIENTS];
+		long long	tokv[MAXCLIENTS];
+		bool		done[MAXCLIENTS];
+		const char *params[1];
+		int			len = 0,
+					left = nwaiters;
+		long long	t_rel = -1,
+					lo = -1,
+					hi = -1;
+		double		t0,
+					t_h = 0,
+					t_last = 0;
+
+		/* the holder takes its slots: an array literal of its tokens */
+		held[len++] = '{';
+		for (int k = 0; k < nheld; k++)
+		{
+			r = PQexecPrepared(h, "mtry", 0, NULL, NULL, NULL, 0);
+			if (PQresultStatus(r) != PGRES_TUPLES_OK || PQgetisnull(r, 0, 0))
+				die("holder could not take its slots", h);
+			len += snprintf(held + len, sizeof(held) - len, "%s%s",
+							k ? "," : "", PQgetvalue(r, 0, 0));
+			PQclear(r);
+		}
+		snprintf(held + len, sizeof(held) - len, "}");
+
+		/* the waiters queue, one at a time, each asleep before the next */
+		for (int i = 0; i < nwaiters; i++)
+		{
+			char		wpid[32];
+			const char *wparams[1];
+			int			tries = 0;
+
+			snprintf(wpid, sizeof(wpid), "%d", PQbackendPID(w[i]));
+			wparams[0] = wpid;
+			if (!PQsendQueryPrepared(w[i], "macq", 0, NULL, NULL, NULL, 0))
+				die("send failed", w[i]);
+			for (;;)
+			{
+				bool		asleep;
+
+				r = PQexecPrepared(mon, "asleep", 1, wparams, NULL, NULL, 0);
+				if (PQresultStatus(r) != PGRES_TUPLES_OK)
+					die("pg_stat_activity", mon);
+				asleep = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), want) == 0;
+				PQclear(r);
+				if (asleep)
+					break;
+				if (++tries > 20000)
+					die("waiter never went to sleep", NULL);
+				usleep(100);
+			}
+			done[i] = false;
+		}
+
+		/* the measured part: one statement frees room for all of them */
+		params[0] = held;
+		t0 = mono_us();
+		if (!PQsendQueryPrepared(h, "mrel", 1, params, NULL, NULL, 0))
+			die("send failed", h);
+		while (t_h == 0 || left > 0)
+		{
+			struct pollfd pfd[MAXCLIENTS + 1];
+			int			map[MAXCLIENTS + 1];
+			int			np = 0;
+
+			if (t_h == 0)
+			{
+				map[np] = -1;
+				pfd[np++] = (struct pollfd) {PQsocket(h), POLLIN, 0};
+			}
+			for (int i = 0; i < nwaiters; i++)
+				if (!done[i])
+				{
+					map[np] = i;
+					pfd[np++] = (struct pollfd) {PQsocket(w[i]), POLLIN, 0};
+				}
+			if (poll(pfd, np, 10000) < 0 && errno != EINTR)
+				die("poll", NULL);
+			for (int k = 0; k < np; k++)
+			{
+				PGconn	   *c = map[k] < 0 ? h : w[map[k]];
+
+				if (!(pfd[k].revents & (POLLIN | POLLERR | POLLHUP)))
+					continue;
+				if (!PQconsumeInput(c))
+					die("consume", c);
+				if (PQisBusy(c))
+					continue;
+				r = get_one(c);
+				if (map[k] < 0)
+				{
+					t_h = mono_us();
+					t_rel = val_ll(r, 0);
+					if (strcmp(PQgetvalue(r, 0, 1), "t") != 0)
+						die("the holder's release returned false", NULL);
+				}
+				else
+				{
+					int			i = map[k];
+
+					if (PQgetisnull(r, 0, 1))
+						die("a waiter did not get the lease", NULL);
+					tokv[i] = val_ll(r, 1);
+					t_got[i] = val_ll(r, 2);
+					snprintf(wtok[i], sizeof(wtok[i]), "%s", PQgetvalue(r, 0, 1));
+					done[i] = true;
+					left--;
+					t_last = mono_us();
+				}
+				PQclear(r);
+			}
+		}
+		for (int i = 0; i < nwaiters; i++)
+		{
+			if (lo < 0 || t_got[i] < lo)
+				lo = t_got[i];
+			if (t_got[i] > hi)
+				hi = t_got[i];
+			/* advisory "tokens" are all 1: nothing to order */
+			if (i > 0 && kind == KIND_LOCKABLE && tokv[i] <= tokv[i - 1])
+				violations++;
+		}
+		first[n] = (double) (lo - t_rel);
+		all[n] = (double) (hi - t_rel);
+		client[n] = t_last - t0;
+		holder_rtt[n] = t_h - t0;
+		if (raw)
+			fprintf(raw, "%.0f\t%.0f\t%.1f\t%.1f\n", first[n], all[n], client[n], holder_rtt[n]);
+		n++;
+
+		/* the waiters, now holders, let go together (not measured) */
+		for (int i = 0; i < nwaiters; i++)
+		{
+			params[0] = wtok[i];
+			if (!PQsendQueryPrepared(w[i], "wrel", 1, params, NULL, NULL, 0))
+				die("send failed", w[i]);
+		}
+		for (int i = 0; i < nwaiters; i++)
+		{
+			r = get_one(w[i]);
+			if (strcmp(PQgetvalue(r, 0, 0), "t") != 0)
+				die("a waiter's release returned false", NULL);
+			PQclear(r);
+		}
+	}
+
+	printf("kind=%s mode=multi release=%s slots=%d waiters=%d clients=%d order_violations=%d",
+		   kind == KIND_LOCKABLE ? "lockable" : "advisory",
+		   multi_release_names[how], how == REL_SHARED ? 0 : slots,
+		   nwaiters, nwaiters + 1, violations);
+	summary("first", first, n);
+	summary("all", all, n);
+	summary("client_all", client, n);
+	summary("holder_rtt", holder_rtt, n);
+	printf("\n");
+	PQfinish(h);
+	PQfinish(mon);
+	for (int i = 0; i < nwaiters; i++)
+		PQfinish(w[i]);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -499,9 +789,12 @@ main(int argc, char **argv)
 	int			nclients = 8;
 	double		seconds = 5;
 	FILE	   *raw = NULL;
+	MultiRelease how = REL_FORCE;
+	int			slots = 4;
+	int			nwaiters = 4;
 	int			opt;
 
-	while ((opt = getopt(argc, argv, "d:k:m:n:c:T:o:")) != -1)
+	while ((opt = getopt(argc, argv, "d:k:m:n:c:T:o:r:s:w:")) != -1)
 	{
 		switch (opt)
 		{
@@ -531,13 +824,34 @@ main(int argc, char **argv)
 			case 'o':
 				rawpath = optarg;
 				break;
+			case 'r':
+				if (strcmp(optarg, "force") == 0)
+					how = REL_FORCE;
+				else if (strcmp(optarg, "release") == 0)
+					how = REL_RELEASE;
+				else if (strcmp(optarg, "shared") == 0)
+					how = REL_SHARED;
+				else
+					die("-r must be force, release or shared", NULL);
+				break;
+			case 's':
+				slots = atoi(optarg);
+				break;
+			case 'w':
+				nwaiters = atoi(optarg);
+				break;
 			default:
-				fprintf(stderr, "usage: handoff -d CONNINFO -k lockable|advisory -m single|relay [-n N] [-c CLIENTS] [-T SECONDS] [-o RAWFILE]\n");
+				fprintf(stderr, "usage: handoff -d CONNINFO -k lockable|advisory -m single|relay|multi [-n N] [-c CLIENTS] [-T SECONDS] [-o RAWFILE] [-r force|release|shared] [-s SLOTS] [-w WAITERS]\n");
 				return 2;
 		}
 	}
 	if (nclients < 2 || nclients > MAXCLIENTS)
 		die("-c must be between 2 and 256", NULL);
+	/* the holder's tokens go in one array literal of at most 4 kB */
+	if (slots < 1 || slots > 200)
+		die("-s must be between 1 and 200", NULL);
+	if (nwaiters < 1 || nwaiters > MAXCLIENTS)
+		die("-w must be between 1 and 256", NULL);
 	if (rawpath && (raw = fopen(rawpath, "w")) == NULL)
 		die("cannot open the raw output file", NULL);
 
@@ -545,8 +859,10 @@ main(int argc, char **argv)
 		run_single(iterations, raw);
 	else if (strcmp(mode, "relay") == 0)
 		run_relay(nclients, seconds, raw);
+	else if (strcmp(mode, "multi") == 0)
+		run_multi(iterations, how, slots, nwaiters, raw);
 	else
-		die("-m must be single or relay", NULL);
+		die("-m must be single, relay or multi", NULL);
 	if (raw)
 		fclose(raw);
 	return 0;
