@@ -161,6 +161,45 @@ if (@cc)
 	say '';
 }
 
+# ------------------------------------------------------------ counting
+
+my @cnt = (
+	[ 'hot_lockable_try',  'plain lease (slots 1), try', 'hot_lockable_try' ],
+	[ 'hot_counting_try',  '**counting lease, slots => 8**, try', 'hot_lockable_try' ],
+	[ 'hot_shared_try',    'shared lease (`shared => true`, readers only), try', 'hot_lockable_try' ],
+	[ 'hot_lockable_wait', "plain lease (slots 1), wait (`wait => '60 s'`)", 'hot_lockable_wait' ],
+	[ 'hot_counting_wait', "**counting lease, slots => 8**, wait (`wait => '60 s'`)", 'hot_lockable_wait' ],
+);
+my @cnc = sort { $a <=> $b } keys %{ $clients_seen{counting} // {} };
+if (@cnc)
+{
+	say '### Counting leases: every client on one hot name that 8 may hold at once';
+	say '';
+	say 'pgbench, two statements (acquire, and release if it got a token), all clients on one name, the plain lease in the same repetition.  '
+	  . '"got a slot": acquires that returned a token, `lockable_stats` acquired / (acquired + refused) over the run; '
+	  . '"pairs/s": attempts/s x that share; "ratio": pairs/s to the plain lease of the same mode and clients.';
+	say '';
+	say '| test | ' . join(' | ', map { "c=$_ attempts/s | got a slot | pairs/s | ratio | lat ms" } @cnc) . ' |';
+	say '|---|' . join('', map { '---:|---:|---:|---:|---:|' } @cnc);
+	for my $t (@cnt)
+	{
+		my ($test, $desc, $peer) = @$t;
+		next unless $vals{counting}{$test};
+		my @cells;
+		for my $c (@cnc)
+		{
+			my $p = med('counting', $test, $c, 'pairs_per_s');
+			my $sh = med('counting', $test, $c, 'granted_share');
+			push @cells, num(med('counting', $test, $c, 'tps')),
+			  (defined $sh ? sprintf('%.1f%%', 100 * $sh) : 'n/a'), num($p),
+			  rx(ratio($p, med('counting', $peer, $c, 'pairs_per_s'))),
+			  num(med('counting', $test, $c, 'lat_ms'), 3);
+		}
+		say "| $desc | " . join(' | ', @cells) . ' |';
+	}
+	say '';
+}
+
 # ------------------------------------------------------------ hand-off
 
 if ($vals{handoff})
@@ -188,6 +227,99 @@ if ($vals{handoff})
 				(defined $m->('client_median_us') ? (num($m->('client_median_us'), 1), num($m->('client_p99_us'), 1)) : ('', '')),
 				(defined $m->('grants_per_s') ? num($m->('grants_per_s')) : ''),
 				(defined $m->('overlaps') ? num($m->('overlaps')) : '')) . ' |';
+		}
+	}
+	say '';
+}
+
+# ------------------------------------------------------------ hand-off, several waiters
+
+if ($vals{handoff_multi})
+{
+	say '### Hand-off to several waiters at once (microseconds)';
+	say '';
+	say 'One holder, W waiters queued one after the other (each asleep before the next is sent), then one statement of the holder frees room for all of them.  '
+	  . 'first / all: the earliest / the latest waiter\'s `clock_timestamp()` after its acquire returned, minus the holder\'s just before its statement '
+	  . '(the time until every queued waiter holds the lease).  client all: from the holder\'s client sending its statement to the last waiter\'s client '
+	  . 'receiving its token.  holder: the holder\'s own round trip.  Order violations: waiters granted out of queue order (tokens not increasing), must be 0.  '
+	  . 'Median of the repetitions of each statistic.';
+	say '';
+	say '| case | waiters | first median | all median | all p90 | all p99 | all max | client all median | holder median | order violations |';
+	say '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|';
+	my %desc = (
+		release => 'counting lease, slots %s: the holder releases its %s tokens in one statement',
+		force   => 'counting lease, slots %s: `lockable_force_release(name)` ends the holder\'s %s slots at once',
+	);
+	my @keys = sort {
+		my ($ha, $hb) = map { /^(\w+?)_/ ? $1 : '' } $a, $b;
+		my ($wa) = $a =~ /_w(\d+)$/;
+		my ($wb) = $b =~ /_w(\d+)$/;
+		my %o = (release => 0, force => 1, shared => 2);
+		($o{$ha} // 9) <=> ($o{$hb} // 9) || $wa <=> $wb || $a cmp $b
+	} keys %{ $vals{handoff_multi} };
+	for my $test (@keys)
+	{
+		for my $c (sort { $a <=> $b } keys %{ $vals{handoff_multi}{$test} })
+		{
+			my $m = sub { med('handoff_multi', $test, $c, shift) };
+			my $d;
+			if ($test =~ /^(release|force)_lockable_s(\d+)_w(\d+)$/)
+			{
+				$d = sprintf($desc{$1}, $2, $2);
+			}
+			elsif ($test =~ /^shared_(lockable|advisory)_w\d+$/)
+			{
+				$d = $1 eq 'lockable'
+				  ? 'reader/writer: the writer\'s `lockable_release` lets the queued `shared => true` readers in'
+				  : 'advisory: `pg_advisory_unlock` lets the queued `pg_advisory_lock_shared` waiters in';
+			}
+			else { $d = $test; }
+			say "| $d ($test) | " . join(' | ',
+				num($c - 1), num($m->('first_median_us'), 1), num($m->('all_median_us'), 1),
+				num($m->('all_p90_us'), 1), num($m->('all_p99_us'), 1), num($m->('all_max_us'), 1),
+				num($m->('client_all_median_us'), 1), num($m->('holder_rtt_median_us'), 1),
+				num($m->('order_violations'))) . ' |';
+		}
+	}
+	my $s = sub { med('handoff', 'single_lockable', 2, shift) };
+	if (defined $s->('server_median_us'))
+	{
+		say '| for comparison, the single-waiter hand-off of this run (handoff section, single_lockable): `lockable_release` to its one waiter | 1 | '
+		  . join(' | ', num($s->('server_median_us'), 1), num($s->('server_median_us'), 1), num($s->('server_p90_us'), 1),
+			num($s->('server_p99_us'), 1), num($s->('server_max_us'), 1), num($s->('client_median_us'), 1),
+			num($s->('holder_rtt_median_us'), 1), '') . ' |';
+	}
+	say '';
+}
+
+# ------------------------------------------------------------ baseline
+
+my %bl_info = map { $_->[0] => $_->[1] } @info;
+my @blc = sort { $a <=> $b } keys %{ $clients_seen{baseline} // {} };
+if (@blc)
+{
+	say '### Before and after: the code under test against the baseline, same run';
+	say '';
+	say 'Baseline: ' . ($bl_info{baseline} // 'n/a') . '.  Code under test: ' . ($bl_info{code} // 'n/a') . '.  '
+	  . 'Each script ran on the two servers in adjacent runs, which one first alternating; '
+	  . '"pair ratio": after / before of each adjacent pair (median, and the range over the pairs).  '
+	  . '`advisory_2stmt` calls no lockable function: its ratio is what two identical servers differ by on this machine.';
+	say '';
+	say '| script | clients | before: pairs/s | after: pairs/s | ratio of medians | pair ratio: median | pair ratio: range | pairs |';
+	say '|---|---:|---:|---:|---:|---:|---:|---:|';
+	my @bt = grep { !/@/ } keys %{ $vals{baseline} };
+	my %o = (lockable_2stmt => 0, lockable_1stmt => 1, advisory_2stmt => 2);
+	for my $t (sort { ($o{$a} // 9) <=> ($o{$b} // 9) || $a cmp $b } @bt)
+	{
+		for my $c (@blc)
+		{
+			my @r = reps('baseline', $t, $c, 'ratio');
+			next unless @r;
+			my ($lo, $hi) = (sort { $a <=> $b } @r)[ 0, -1 ];
+			my $b = med('baseline', "$t\@base", $c, 'tps');
+			my $h = med('baseline', "$t\@head", $c, 'tps');
+			say "| `$t` | $c | " . join(' | ', num($b), num($h), rx(ratio($h, $b)), sprintf('%.3fx', median(@r)),
+				sprintf('%.3f-%.3f', $lo, $hi), scalar(@r)) . ' |';
 		}
 	}
 	say '';
@@ -330,6 +462,22 @@ say '|---|---|---|';
 	  . (defined $per_lease ? sprintf('%s bytes', num($per_lease, 1)) : 'n/a')
 	  . ' | ' . verdict(defined $per_lease ? $per_lease < 400 : undef) . ' |';
 }
+if (@blc)
+{
+	my @cells;
+	my $ok;
+	for my $c (@blc)
+	{
+		my @r = reps('baseline', 'lockable_2stmt', $c, 'ratio');
+		next unless @r;
+		my $m = median(@r);
+		my @a = reps('baseline', 'advisory_2stmt', $c, 'ratio');
+		push @cells, sprintf('%d clients: %.3fx%s', $c, $m, @a ? sprintf(' (advisory control %.3fx)', median(@a)) : '');
+		$ok = (!defined $ok || $ok) && $m >= 0.97;
+	}
+	say '| the plain exclusive pair not slower than the baseline: after >= 0.97x before (`lockable_2stmt`, median of the adjacent-pair ratios) | '
+	  . (@cells ? join('; ', @cells) : 'n/a') . ' | ' . verdict($ok) . ' |';
+}
 {
 	my $p = med('handoff', 'single_lockable', 2, 'server_p99_us');
 	my $pm = med('handoff', 'single_lockable', 2, 'server_median_us');
@@ -350,7 +498,7 @@ say '<details><summary>Every repetition (pairs or requests per second)</summary>
 say '';
 say '| section | test | clients | repetitions |';
 say '|---|---|---:|---|';
-for my $sec (qw(throughput contention scale))
+for my $sec (qw(throughput contention counting baseline scale))
 {
 	for my $test (sort keys %{ $vals{$sec} // {} })
 	{
@@ -368,6 +516,15 @@ for my $test (sort keys %{ $vals{handoff} // {} })
 		my @m = reps('handoff', $test, $c, 'server_median_us');
 		my @p = reps('handoff', $test, $c, 'server_p99_us');
 		say "| handoff | $test | $c | median us " . join(', ', @m) . '; p99 us ' . join(', ', @p) . ' |';
+	}
+}
+for my $test (sort keys %{ $vals{handoff_multi} // {} })
+{
+	for my $c (sort { $a <=> $b } keys %{ $vals{handoff_multi}{$test} })
+	{
+		my @m = reps('handoff_multi', $test, $c, 'all_median_us');
+		my @p = reps('handoff_multi', $test, $c, 'all_p99_us');
+		say "| handoff_multi | $test | $c | all median us " . join(', ', @m) . '; all p99 us ' . join(', ', @p) . ' |';
 	}
 }
 say '';

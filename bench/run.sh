@@ -26,16 +26,60 @@
 #     figure of every repetition), info.tsv (machine, versions, settings)
 #     and results.md (the tables for BENCHMARKS.md, medians of the reps).
 #
+# The sections (BENCH_SECTIONS):
+#   throughput     pairs on random names: lockable, advisory locks, the
+#                  lease tables, Redis, at BENCH_CLIENTS
+#   contention     every client on one hot name, try and wait
+#   counting       one hot counting lease (slots => 8) at
+#                  BENCH_COUNTING_CLIENTS, try and wait, and shared mode,
+#                  with the plain hot-name pair beside them in the same
+#                  rep: attempts/s, the share of acquires that got a slot
+#                  (lockable_stats acquired / (acquired + refused)) and
+#                  pairs/s (attempts/s x that share)
+#   handoff        release -> next waiter holding the lease: one waiter,
+#                  and a relay of clients (bench/handoff.c)
+#   handoff_multi  one statement of the holder lets several queued
+#                  waiters in at once (handoff -m multi): a counting lease
+#                  whose holder releases its slots or force-releases the
+#                  name, and a writer whose release lets queued shared
+#                  readers in (advisory shared locks beside); the time
+#                  until the first and until the last waiter holds it
+#   scale          the pair with up to a million live leases, the sweep
+#   shmem          shared memory per lease
+#   baseline       only with BENCH_BASELINE (and then added by default):
+#                  the pair scripts BENCH_BASELINE_TESTS against the code
+#                  under test and against commit BENCH_BASELINE, built into
+#                  a second private installation with a server of its own
+#                  (both servers up, only one measured at a time), run
+#                  alternately: BENCH_BASELINE_ROUNDS adjacent pairs of
+#                  runs per client count per repetition, which of the two
+#                  goes first alternating, and the ratio of each adjacent
+#                  pair recorded; advisory_2stmt (no lockable call) shows
+#                  how far two identical servers differ
+# counting and handoff_multi need version 1.3 (slots, shared): they are
+# skipped, with a warning, on code without them.
+#
 # Environment (defaults in brackets; quick mode's in braces):
 #   BENCH_SECONDS      seconds per pgbench/redis run [10] {2}
 #   BENCH_CLIENTS      client counts [1 8 32] {1 8}
 #   BENCH_REPS         repetitions of every configuration, >= 2 [2]
-#   BENCH_SECTIONS     any of: throughput contention handoff scale shmem
-#                      [all of them]
+#   BENCH_SECTIONS     any of the sections above [all of them; baseline
+#                      only with BENCH_BASELINE]
 #   BENCH_SOURCE       head: build `git archive HEAD` [default];
+#                      rev:REV: build `git archive REV`;
 #                      worktree: build the working tree, edits included;
 #                      installed: use the system's installation as it is
+#   BENCH_BASELINE     a commit to compare the code under test with
+#                      (section baseline), e.g. the one before a change
+#   BENCH_BASELINE_TESTS   [lockable_2stmt lockable_1stmt advisory_2stmt]
+#   BENCH_BASELINE_CLIENTS [BENCH_CLIENTS]
+#   BENCH_BASELINE_ROUNDS  adjacent pairs of runs per repetition [2]
+#   BENCH_COUNTING_CLIENTS client counts of the counting section [8 32]
 #   BENCH_HANDOFF_N    hand-off iterations per rep, single waiter [1000] {300}
+#   BENCH_MULTI_N      iterations per rep and case, several waiters [300] {100}
+#   BENCH_MULTI_CASES  the handoff_multi cases, HOW:SLOTS:WAITERS for force
+#                      and release, shared:WAITERS
+#                      [release:1:1 release:4:4 force:4:4 force:8:8 shared:4 shared:8]
 #   BENCH_SCALE_SIZES  live leases for the scale runs [1000 100000 1000000]
 #   BENCH_MAX_LEASES   lockable.max_leases of the server [1100000]
 #   BENCH_MAX_LOAD     wait until the 1-minute load is below this [0.5] {off}
@@ -62,19 +106,37 @@ case $LK_PG_SELECTED in
 	root=$(lk_root_ensure "$v")
 	lk_root_exec "$root" /bin/sh -c 'dpkg-query -W redis-server redis-tools >/dev/null 2>&1 ||
 		{ apt-get -q update && apt-get -q install -y redis-server redis-tools; }' >/dev/null
-	case ${BENCH_SOURCE:-head} in
-	head)
-		inner=$(lk_sudo mktemp -d "$root/var/tmp/lockable-bench-src.XXXXXX")
-		inner=${inner#"$root"}
-		git -C "$REPO" archive --format=tar HEAD | lk_sudo tar -C "$root$inner" -xf -
-		desc="commit $(git -C "$REPO" rev-parse HEAD) (git archive HEAD)"
+	# root_archive REV: a private copy of commit REV in the root; prints its
+	# path there
+	root_archive() {
+		local d c
+		c=$(git -C "$REPO" rev-parse --verify --quiet "$1^{commit}") || lk_die "no commit '$1' in $REPO"
+		d=$(lk_sudo mktemp -d "$root/var/tmp/lockable-bench-src.XXXXXX")
+		git -C "$REPO" archive --format=tar "$c" | lk_sudo tar -C "$d" -xf -
+		echo "${d#"$root"}"
+	}
+	src=${BENCH_SOURCE:-head}
+	case $src in
+	head | rev:*)
+		rev=HEAD
+		[ "$src" = head ] || rev=${src#rev:}
+		inner=$(root_archive "$rev")
+		desc="commit $(git -C "$REPO" rev-parse "$rev^{commit}") (git archive $rev)"
 		;;
 	worktree)
 		inner=$(lk_root_copy_tree "$root")
 		desc="working tree of commit $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
 		;;
-	*) lk_die "with --pg, BENCH_SOURCE must be head or worktree" ;;
+	*) lk_die "with --pg, BENCH_SOURCE must be head, rev:REV or worktree" ;;
 	esac
+	# the script runs from the tree under test; the baseline is built from a
+	# copy of its own
+	base_inner=
+	base_desc=
+	if [ -n "${BENCH_BASELINE:-}" ]; then
+		base_inner=$(root_archive "$BENCH_BASELINE")
+		base_desc="commit $(git -C "$REPO" rev-parse "$BENCH_BASELINE^{commit}") (git archive $BENCH_BASELINE)"
+	fi
 	out=${BENCH_OUT:-$BENCH_DIR/out/$(date +%Y%m%d-%H%M%S)-pg$v}
 	rc=0
 	lk_root_exec "$root" PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" LOCKABLE_SKIP_APT=1 \
@@ -86,10 +148,18 @@ case $LK_PG_SELECTED in
 		${BENCH_SCALE_SIZES:+BENCH_SCALE_SIZES="$BENCH_SCALE_SIZES"} \
 		${BENCH_MAX_LEASES:+BENCH_MAX_LEASES=$BENCH_MAX_LEASES} \
 		${BENCH_MAX_LOAD+BENCH_MAX_LOAD=$BENCH_MAX_LOAD} ${BENCH_KEEP:+BENCH_KEEP=$BENCH_KEEP} \
+		${base_inner:+BENCH_BASELINE=dir:$base_inner BENCH_BASELINE_DESC="$base_desc"} \
+		${BENCH_BASELINE_TESTS:+BENCH_BASELINE_TESTS="$BENCH_BASELINE_TESTS"} \
+		${BENCH_BASELINE_CLIENTS:+BENCH_BASELINE_CLIENTS="$BENCH_BASELINE_CLIENTS"} \
+		${BENCH_BASELINE_ROUNDS:+BENCH_BASELINE_ROUNDS=$BENCH_BASELINE_ROUNDS} \
+		${BENCH_COUNTING_CLIENTS:+BENCH_COUNTING_CLIENTS="$BENCH_COUNTING_CLIENTS"} \
+		${BENCH_MULTI_N:+BENCH_MULTI_N=$BENCH_MULTI_N} \
+		${BENCH_MULTI_CASES:+BENCH_MULTI_CASES="$BENCH_MULTI_CASES"} \
 		bash "$inner/bench/run.sh" || rc=$?
 	mkdir -p "$out"
 	lk_sudo cp -a "$root/var/tmp/lockable-bench-out/." "$out/" 2>/dev/null || true
 	lk_sudo rm -rf "$root/var/tmp/lockable-bench-out" "${root:?}${inner:?}"
+	[ -z "$base_inner" ] || lk_sudo rm -rf "${root:?}${base_inner:?}"
 	[ "$LK_IS_ROOT" -eq 1 ] || lk_sudo chown -R "$(id -u):$(id -g)" "$out"
 	lk_say "results of PostgreSQL $v copied to $out"
 	exit "$rc"
@@ -101,25 +171,47 @@ if [ "$QUICK" = 1 ]; then
 	SECONDS_PER_RUN=${BENCH_SECONDS:-2}
 	CLIENTS=${BENCH_CLIENTS:-1 8}
 	HANDOFF_N=${BENCH_HANDOFF_N:-300}
+	MULTI_N=${BENCH_MULTI_N:-100}
 	MAX_LOAD=${BENCH_MAX_LOAD:-}
 else
 	SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 	CLIENTS=${BENCH_CLIENTS:-1 8 32}
 	HANDOFF_N=${BENCH_HANDOFF_N:-1000}
+	MULTI_N=${BENCH_MULTI_N:-300}
 	MAX_LOAD=${BENCH_MAX_LOAD:-0.5}
 fi
 REPS=${BENCH_REPS:-2}
-SECTIONS=${BENCH_SECTIONS:-throughput contention handoff scale shmem}
+BASELINE=${BENCH_BASELINE:-}
+SECTIONS=${BENCH_SECTIONS:-throughput contention counting handoff handoff_multi scale shmem${BASELINE:+ baseline}}
 SOURCE=${BENCH_SOURCE:-head}
+BASELINE_TESTS=${BENCH_BASELINE_TESTS:-lockable_2stmt lockable_1stmt advisory_2stmt}
+BASELINE_CLIENTS=${BENCH_BASELINE_CLIENTS:-$CLIENTS}
+BASELINE_ROUNDS=${BENCH_BASELINE_ROUNDS:-2}
+COUNTING_CLIENTS=${BENCH_COUNTING_CLIENTS:-8 32}
+MULTI_CASES=${BENCH_MULTI_CASES:-release:1:1 release:4:4 force:4:4 force:8:8 shared:4 shared:8}
 SCALE_SIZES=${BENCH_SCALE_SIZES:-1000 100000 1000000}
 MAX_LEASES=${BENCH_MAX_LEASES:-1100000}
 LOAD_WAIT=${BENCH_LOAD_WAIT:-1200}
 OUT=${BENCH_OUT:-$BENCH_DIR/out/$(date +%Y%m%d-%H%M%S)}
 
 [ "$REPS" -ge 2 ] 2>/dev/null || lk_die "BENCH_REPS must be a number >= 2 (every figure is a median of at least two runs)"
-case $SOURCE in head | worktree | installed) ;; *) lk_die "BENCH_SOURCE must be head, worktree or installed" ;; esac
+case $SOURCE in head | rev:* | worktree | installed) ;; *) lk_die "BENCH_SOURCE must be head, rev:REV, worktree or installed" ;; esac
 for s in $SECTIONS; do
-	case $s in throughput | contention | handoff | scale | shmem) ;; *) lk_die "unknown section '$s' in BENCH_SECTIONS" ;; esac
+	case $s in
+	throughput | contention | counting | handoff | handoff_multi | scale | shmem) ;;
+	baseline) [ -n "$BASELINE" ] || lk_die "section baseline needs BENCH_BASELINE (the commit to compare with)" ;;
+	*) lk_die "unknown section '$s' in BENCH_SECTIONS" ;;
+	esac
+done
+[ "$BASELINE_ROUNDS" -ge 1 ] 2>/dev/null || lk_die "BENCH_BASELINE_ROUNDS must be a number >= 1"
+for c in $COUNTING_CLIENTS; do
+	[ "$c" -ge 2 ] 2>/dev/null || lk_die "BENCH_COUNTING_CLIENTS: $c (a hot name needs at least 2 clients)"
+done
+for m in $MULTI_CASES; do
+	case $m in
+	force:[0-9]*:[0-9]* | release:[0-9]*:[0-9]* | shared:[0-9]*) ;;
+	*) lk_die "BENCH_MULTI_CASES: '$m' is neither HOW:SLOTS:WAITERS (force, release) nor shared:WAITERS" ;;
+	esac
 done
 for s in $SCALE_SIZES; do
 	[ "$s" -lt "$MAX_LEASES" ] 2>/dev/null || lk_die "scale size $s must be below BENCH_MAX_LEASES ($MAX_LEASES)"
@@ -136,6 +228,7 @@ has_section() { case " $SECTIONS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 WORK=
 PG_STARTED=0
+BASE_STARTED=0
 REDIS_PID=
 REDIS_PORT=
 on_exit() {
@@ -146,6 +239,7 @@ on_exit() {
 		wait "$REDIS_PID" 2>/dev/null
 	fi
 	[ "$PG_STARTED" = 1 ] && server_stop
+	[ "$BASE_STARTED" = 1 ] && pg_stop "$BASE_DATA"
 	bench_finish "$rc" run.sh
 }
 trap on_exit EXIT
@@ -195,6 +289,19 @@ lk_say "scratch directory $WORK"
 
 bench_code "$WORK" "$SOURCE"
 lk_say "code under test: $SRC_DESC"
+if [ -n "$BASELINE" ]; then
+	# the baseline's build, in a directory of its own: bench_code sets the
+	# globals for it, which are kept aside before the code under test's
+	# are put back
+	main_bin=$POSTGRES_BIN main_lib=$BENCH_PKGLIBDIR main_desc=$SRC_DESC
+	BASE_WORK=$WORK/base
+	mkdir -p "$BASE_WORK"
+	case $BASELINE in dir:*) ;; *) BASELINE=rev:$BASELINE ;; esac
+	BENCH_SRC_DESC=${BENCH_BASELINE_DESC:-} bench_code "$BASE_WORK" "$BASELINE"
+	BASE_POSTGRES_BIN=$POSTGRES_BIN BASE_PKGLIBDIR=$BENCH_PKGLIBDIR BASE_DESC=$SRC_DESC
+	POSTGRES_BIN=$main_bin BENCH_PKGLIBDIR=$main_lib SRC_DESC=$main_desc
+	lk_say "baseline: $BASE_DESC"
+fi
 
 gcc -O2 -Wall -I"$("$PG_CONFIG" --includedir)" -o "$WORK/handoff" "$BENCH_DIR/handoff.c" \
 	-L"$("$PG_CONFIG" --libdir)" -lpq
@@ -220,9 +327,24 @@ server_start
 BENCH_DB=postgres q "CREATE DATABASE bench"
 q "CREATE EXTENSION lockable"
 [ "$SOURCE" = installed ] || bench_check_libdir
+if [ -n "$BASELINE" ]; then
+	# the baseline's server: same settings, its own data directory and port
+	BASE_PORT=$(free_port $((BENCH_PORT + 1)))
+	BASE_DATA=$BASE_WORK/data
+	BASE_LOG=$BASE_WORK/postgresql.log
+	lk_prepare_for_server_user "$BASE_WORK"
+	bench_initdb "$BASE_DATA" "$BASE_PORT" "$MAX_LEASES" "$BASE_WORK"
+	POSTGRES_BIN=$BASE_POSTGRES_BIN pg_start "$BASE_DATA" "$BASE_LOG"
+	BASE_STARTED=1
+	BENCH_PORT=$BASE_PORT BENCH_DB=postgres q "CREATE DATABASE bench"
+	BENCH_PORT=$BASE_PORT q "CREATE EXTENSION lockable"
+	BENCH_PORT=$BASE_PORT BENCH_PKGLIBDIR=$BASE_PKGLIBDIR bench_check_libdir
+fi
 q "CREATE TABLE lease_logged (name text PRIMARY KEY, token bigint NOT NULL, expires_at timestamptz NOT NULL)"
 q "CREATE UNLOGGED TABLE lease_unlogged (name text PRIMARY KEY, token bigint NOT NULL, expires_at timestamptz NOT NULL)"
 HAS_SWEEP_MS=$(q "SELECT count(*) FROM pg_attribute WHERE attrelid = 'lockable_stats'::regclass AND attname = 'last_sweep_ms'")
+# counting and shared leases (version 1.3)
+HAS_SLOTS=$(q "SELECT count(*) FROM pg_proc WHERE proname = 'lockable_acquire' AND 'slots' = ANY (proargnames)")
 
 # ------------------------------------------------------------ Redis
 
@@ -249,6 +371,12 @@ info date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 info command "$( [ "$QUICK" = 1 ] && printf 'BENCH_QUICK=1 ')bench/run.sh"
 info settings "BENCH_SECONDS=$SECONDS_PER_RUN BENCH_CLIENTS='$CLIENTS' BENCH_REPS=$REPS BENCH_HANDOFF_N=$HANDOFF_N BENCH_SCALE_SIZES='$SCALE_SIZES' BENCH_MAX_LEASES=$MAX_LEASES BENCH_SOURCE=$SOURCE BENCH_SECTIONS='$SECTIONS'"
 info code "$SRC_DESC"
+if [ -n "$BASELINE" ]; then
+	info baseline "$BASE_DESC"
+	info baseline_settings "BENCH_BASELINE_TESTS='$BASELINE_TESTS' BENCH_BASELINE_CLIENTS='$BASELINE_CLIENTS' BENCH_BASELINE_ROUNDS=$BASELINE_ROUNDS"
+fi
+has_section counting && info counting_settings "BENCH_COUNTING_CLIENTS='$COUNTING_CLIENTS'"
+has_section handoff_multi && info handoff_multi_settings "BENCH_MULTI_N=$MULTI_N BENCH_MULTI_CASES='$MULTI_CASES'"
 info cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') x $NPROC cores (nproc)"
 info memory "$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 info kernel "$(uname -sr)"
@@ -396,14 +524,43 @@ section_contention() {
 	done
 }
 
-# handoff_result TEST CLIENTS REP LINE: record the key=value pairs of a
-# handoff line as metrics.
+# The counting lease beside the plain hot name, in the same repetition:
+# try (no wait) and wait, and shared mode (readers only).
+COUNTING_TESTS="hot_lockable_try hot_counting_try hot_shared_try hot_lockable_wait hot_counting_wait"
+
+section_counting() {
+	local rep=$1 c t r tps lat max before after acq ref wt share
+	for c in $COUNTING_CLIENTS; do
+		for t in $COUNTING_TESTS; do
+			before=$(lockable_counters)
+			r=$(pgbench_run "counting_$t" "$t.sql" "$c" "$rep")
+			after=$(lockable_counters)
+			read -r tps lat max <<<"$r"
+			# counters: "acquired refused waited", after minus before
+			read -r acq ref wt < <(paste -d' ' <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <<<"$before") |
+				awk '{ printf "%d ", $1 - $2 }')
+			share=$(awk -v a="$acq" -v r="$ref" 'BEGIN { printf "%.4f", a + r > 0 ? a / (a + r) : 0 }')
+			result counting "$t" "$c" "$rep" tps "$tps"
+			result counting "$t" "$c" "$rep" lat_ms "$lat"
+			result counting "$t" "$c" "$rep" lat_max_ms "$max"
+			result counting "$t" "$c" "$rep" granted_share "$share"
+			result counting "$t" "$c" "$rep" pairs_per_s "$(awk -v t="$tps" -v s="$share" 'BEGIN { printf "%.1f", t * s }')"
+			result counting "$t" "$c" "$rep" waited_share \
+				"$(awk -v a="$acq" -v w="$wt" 'BEGIN { printf "%.4f", a > 0 ? w / a : 0 }')"
+			printf '  %-20s c=%-3s rep %s: %10.0f attempts/s  %5.1f%% got a slot  %7.3f ms\n' \
+				"$t" "$c" "$rep" "$tps" "$(awk -v s="$share" 'BEGIN { print s * 100 }')" "$lat"
+		done
+	done
+}
+
+# handoff_result TEST CLIENTS REP LINE [SECTION]: record the key=value
+# pairs of a handoff line as metrics.
 handoff_result() {
-	local t=$1 c=$2 rep=$3 line=$4 kv
+	local t=$1 c=$2 rep=$3 line=$4 sec=${5:-handoff} kv
 	# shellcheck disable=SC2086 # split the line into its key=value words
 	for kv in $line; do
-		case ${kv%%=*} in kind | mode | clients) continue ;; esac
-		result handoff "$t" "$c" "$rep" "${kv%%=*}" "${kv#*=}"
+		case ${kv%%=*} in kind | mode | clients | release) continue ;; esac
+		result "$sec" "$t" "$c" "$rep" "${kv%%=*}" "${kv#*=}"
 	done
 }
 
@@ -423,6 +580,62 @@ section_handoff() {
 			echo "$line" >"$OUT/raw/handoff_relay_$k.c$c.r$rep.txt"
 			handoff_result "relay_$k" "$c" "$rep" "$line"
 			echo "  handoff relay c=$c $k rep $rep: $line" | cut -c1-160
+		done
+	done
+}
+
+# Several waiters let in by one statement of the holder (handoff -m multi),
+# per case of BENCH_MULTI_CASES; shared cases also with advisory locks.
+section_handoff_multi() {
+	local rep=$1 m how slots w k t line conn="host=127.0.0.1 port=$BENCH_PORT user=postgres dbname=bench"
+	for m in $MULTI_CASES; do
+		how=${m%%:*}
+		if [ "$how" = shared ]; then
+			slots=1
+			w=${m#*:}
+		else
+			slots=${m#*:}
+			w=${slots#*:}
+			slots=${slots%%:*}
+		fi
+		for k in lockable advisory; do
+			[ "$k" = lockable ] || [ "$how" = shared ] || continue
+			t=${how}_${k}_s${slots}_w$w
+			[ "$how" = shared ] && t=${how}_${k}_w$w
+			line=$("$WORK/handoff" -d "$conn" -k "$k" -m multi -r "$how" -s "$slots" -w "$w" -n "$MULTI_N" \
+				-o "$OUT/raw/handoff_multi_$t.r$rep.tsv")
+			echo "$line" >"$OUT/raw/handoff_multi_$t.r$rep.txt"
+			handoff_result "$t" "$((w + 1))" "$rep" "$line" handoff_multi
+			echo "  handoff multi $t rep $rep: $line" | cut -c1-200
+		done
+	done
+}
+
+# The code under test against BENCH_BASELINE: adjacent runs of the same
+# script on the two servers, which one goes first alternating from one
+# pair to the next (and from one repetition to the next), so that a drift
+# of the machine's speed favours neither.
+section_baseline() {
+	local rep=$1 c t k side order port r tps lat max hv bv
+	for c in $BASELINE_CLIENTS; do
+		for t in $BASELINE_TESTS; do
+			for k in $(seq "$BASELINE_ROUNDS"); do
+				order="base head"
+				[ $(((rep + k) % 2)) = 0 ] && order="head base"
+				for side in $order; do
+					port=$BENCH_PORT
+					[ "$side" = base ] && port=$BASE_PORT
+					r=$(BENCH_PORT=$port pgbench_run "baseline_${t}_$side" "$t.sql" "$c" "$rep.$k")
+					read -r tps lat max <<<"$r"
+					result baseline "$t@$side" "$c" "$rep.$k" tps "$tps"
+					result baseline "$t@$side" "$c" "$rep.$k" lat_ms "$lat"
+					result baseline "$t@$side" "$c" "$rep.$k" lat_max_ms "$max"
+					[ "$side" = head ] && hv=$tps || bv=$tps
+				done
+				result baseline "$t" "$c" "$rep.$k" ratio "$(awk -v h="$hv" -v b="$bv" 'BEGIN { printf "%.4f", h / b }')"
+				printf '  %-20s c=%-3s rep %s.%s: %10.0f head, %10.0f baseline (%s first): %.3fx\n' \
+					"$t" "$c" "$rep" "$k" "$hv" "$bv" "${order%% *}" "$(awk -v h="$hv" -v b="$bv" 'BEGIN { print h / b }')"
+			done
 		done
 	done
 }
@@ -594,8 +807,17 @@ if has_section throughput; then
 	REDIS_SHA=$(rcli script load "local ok = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', 60000) if ok then return redis.call('DEL', KEYS[1]) end return 0")
 fi
 
+if [ "$HAS_SLOTS" = 0 ]; then
+	for s in counting handoff_multi; do
+		has_section "$s" || continue
+		lk_warn "section $s skipped: the code under test has no counting leases (lockable_acquire has no slots)"
+		info skipped "$s (no slots in lockable_acquire)"
+	done
+	SECTIONS=$(tr ' ' '\n' <<<"$SECTIONS" | grep -vx -e counting -e handoff_multi | tr '\n' ' ')
+fi
+
 for rep in $(seq "$REPS"); do
-	for s in throughput contention handoff scale; do
+	for s in throughput contention counting handoff handoff_multi baseline scale; do
 		has_section "$s" || continue
 		lk_say "$s, repetition $rep of $REPS"
 		"section_$s" "$rep"
@@ -609,6 +831,10 @@ fi
 info load_at_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 cp "$PGLOG" "$OUT/postgresql.log" 2>/dev/null || true
 grep -E 'PANIC|FATAL|ERROR' "$PGLOG" >"$OUT/server_errors.txt" || true
+if [ -n "$BASELINE" ]; then
+	cp "$BASE_LOG" "$OUT/postgresql.baseline.log" 2>/dev/null || true
+	grep -E 'PANIC|FATAL|ERROR' "$BASE_LOG" >"$OUT/server_errors.baseline.txt" || true
+fi
 
 perl "$BENCH_DIR/report.pl" "$OUT" >"$OUT/results.md"
 lk_say "results: $OUT/results.md"
