@@ -33,7 +33,8 @@
 #   counting       one hot counting lease (slots => 8) at
 #                  BENCH_COUNTING_CLIENTS, try and wait, and shared mode,
 #                  with the plain hot-name pair beside them in the same
-#                  rep: attempts/s, the share of acquires that got a slot
+#                  rep (and the plain and counting pairs on random names):
+#                  attempts/s, the share of acquires that got a slot
 #                  (lockable_stats acquired / (acquired + refused)) and
 #                  pairs/s (attempts/s x that share)
 #   handoff        release -> next waiter holding the lease: one waiter,
@@ -525,8 +526,10 @@ section_contention() {
 }
 
 # The counting lease beside the plain hot name, in the same repetition:
-# try (no wait) and wait, and shared mode (readers only).
-COUNTING_TESTS="hot_lockable_try hot_counting_try hot_shared_try hot_lockable_wait hot_counting_wait"
+# try (no wait) and wait, and shared mode (readers only).  The pairs on
+# random names, plain and counting, separate what the counting path costs
+# from what one hot name (one partition lock, one entry) costs.
+COUNTING_TESTS="lockable_2stmt counting_2stmt hot_lockable_try hot_counting_try hot_shared_try hot_lockable_wait hot_counting_wait"
 
 section_counting() {
 	local rep=$1 c t r tps lat max before after acq ref wt share
@@ -537,16 +540,16 @@ section_counting() {
 			after=$(lockable_counters)
 			read -r tps lat max <<<"$r"
 			# counters: "acquired refused waited", after minus before
-			read -r acq ref wt < <(paste -d' ' <(tr ' ' '\n' <<<"$after") <(tr ' ' '\n' <<<"$before") |
-				awk '{ printf "%d ", $1 - $2 }')
-			share=$(awk -v a="$acq" -v r="$ref" 'BEGIN { printf "%.4f", a + r > 0 ? a / (a + r) : 0 }')
+			read -r acq ref wt < <(awk -v a="$after" -v b="$before" 'BEGIN {
+				split(a, x, " "); split(b, y, " "); print x[1] - y[1], x[2] - y[2], x[3] - y[3] }')
+			share=$(awk -v a="$acq" -v r="$ref" 'BEGIN { printf "%.4f", (a + r > 0 ? a / (a + r) : 0) }')
 			result counting "$t" "$c" "$rep" tps "$tps"
 			result counting "$t" "$c" "$rep" lat_ms "$lat"
 			result counting "$t" "$c" "$rep" lat_max_ms "$max"
 			result counting "$t" "$c" "$rep" granted_share "$share"
 			result counting "$t" "$c" "$rep" pairs_per_s "$(awk -v t="$tps" -v s="$share" 'BEGIN { printf "%.1f", t * s }')"
 			result counting "$t" "$c" "$rep" waited_share \
-				"$(awk -v a="$acq" -v w="$wt" 'BEGIN { printf "%.4f", a > 0 ? w / a : 0 }')"
+				"$(awk -v a="$acq" -v w="$wt" 'BEGIN { printf "%.4f", (a > 0 ? w / a : 0) }')"
 			printf '  %-20s c=%-3s rep %s: %10.0f attempts/s  %5.1f%% got a slot  %7.3f ms\n' \
 				"$t" "$c" "$rep" "$tps" "$(awk -v s="$share" 'BEGIN { print s * 100 }')" "$lat"
 		done
