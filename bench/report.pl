@@ -179,11 +179,12 @@ if (@cnc)
 	say '';
 	say 'pgbench, two statements (acquire, and release if it got a token), all clients on one name but for the first two rows, the plain lease in the same repetition.  '
 	  . '"got a slot": acquires that returned a token, `lockable_stats` acquired / (acquired + refused) over the run; '
+	  . '"queued": grants that had to wait first, waited / acquired; '
 	  . '"pairs/s": attempts/s x that share; "ratio": pairs/s to the plain lease of the same mode and clients '
 	  . '(the random-name rows: to the plain pair on random names).';
 	say '';
-	say '| test | ' . join(' | ', map { "c=$_ attempts/s | got a slot | pairs/s | ratio | lat ms" } @cnc) . ' |';
-	say '|---|' . join('', map { '---:|---:|---:|---:|---:|' } @cnc);
+	say '| test | ' . join(' | ', map { "c=$_ attempts/s | got a slot | queued | pairs/s | ratio | lat ms" } @cnc) . ' |';
+	say '|---|' . join('', map { '---:|---:|---:|---:|---:|---:|' } @cnc);
 	for my $t (@cnt)
 	{
 		my ($test, $desc, $peer) = @$t;
@@ -193,8 +194,10 @@ if (@cnc)
 		{
 			my $p = med('counting', $test, $c, 'pairs_per_s');
 			my $sh = med('counting', $test, $c, 'granted_share');
+			my $q = med('counting', $test, $c, 'waited_share');
 			push @cells, num(med('counting', $test, $c, 'tps')),
-			  (defined $sh ? sprintf('%.1f%%', 100 * $sh) : 'n/a'), num($p),
+			  (defined $sh ? sprintf('%.1f%%', 100 * $sh) : 'n/a'),
+			  (defined $q ? sprintf('%.1f%%', 100 * $q) : 'n/a'), num($p),
 			  rx(ratio($p, med('counting', $peer, $c, 'pairs_per_s'))),
 			  num(med('counting', $test, $c, 'lat_ms'), 3);
 		}
@@ -467,19 +470,31 @@ say '|---|---|---|';
 }
 if (@blc)
 {
-	my @cells;
-	my $ok;
+	# A client count below 0.97x is a miss only if it is also below the
+	# lower quartile of the advisory control's pair ratios, what two
+	# identical servers gave in this run: otherwise the run cannot tell 3%
+	# from its own noise, and says so.
+	my (@cells, $missed, $unresolved, $any);
 	for my $c (@blc)
 	{
 		my @r = reps('baseline', 'lockable_2stmt', $c, 'ratio');
 		next unless @r;
+		$any = 1;
 		my $m = median(@r);
-		my @a = reps('baseline', 'advisory_2stmt', $c, 'ratio');
-		push @cells, sprintf('%d clients: %.3fx%s', $c, $m, @a ? sprintf(' (advisory control %.3fx)', median(@a)) : '');
-		$ok = (!defined $ok || $ok) && $m >= 0.97;
+		my @a = sort { $a <=> $b } reps('baseline', 'advisory_2stmt', $c, 'ratio');
+		my $ctl = @a ? median(@a) : undef;
+		my $q1 = @a ? $a[ int($#a / 4) ] : undef;
+		push @cells, sprintf('%d clients: %.3fx%s', $c, $m,
+			defined $ctl ? sprintf(' (advisory control %.3fx, lower quartile %.3fx)', $ctl, $q1) : '');
+		next if $m >= 0.97;
+		if (defined $q1 && $m >= $q1) { $unresolved = 1; } else { $missed = 1; }
 	}
+	my $v = !$any ? verdict(undef)
+	  : $missed ? verdict(0)
+	  : $unresolved ? '**not resolved**: where below 0.97x, within the spread of the advisory control (the noise of this run)'
+	  : verdict(1);
 	say '| the plain exclusive pair not slower than the baseline: after >= 0.97x before (`lockable_2stmt`, median of the adjacent-pair ratios) | '
-	  . (@cells ? join('; ', @cells) : 'n/a') . ' | ' . verdict($ok) . ' |';
+	  . (@cells ? join('; ', @cells) : 'n/a') . " | $v |";
 }
 {
 	my $p = med('handoff', 'single_lockable', 2, 'server_p99_us');
