@@ -220,6 +220,47 @@ val_ll(PGresult *r, int col)
 	return atoll(PQgetvalue(r, 0, col));
 }
 
+/*
+ * The monitor connection's statement that wait_asleep runs; prepared once
+ * per monitor connection.
+ */
+static void
+prepare_monitor(PGconn *mon)
+{
+	prepare(mon, "asleep",
+			"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int", 1);
+}
+
+/*
+ * Wait until the backend of connection w, which has sent its acquire, is
+ * asleep in it (its wait_event_type is want): the harness making sure of
+ * the starting state, outside any interval measured.
+ */
+static void
+wait_asleep(PGconn *mon, PGconn *w, const char *want)
+{
+	char		wpid[32];
+	const char *wparams[1];
+
+	snprintf(wpid, sizeof(wpid), "%d", PQbackendPID(w));
+	wparams[0] = wpid;
+	for (int tries = 0;; tries++)
+	{
+		PGresult   *r = PQexecPrepared(mon, "asleep", 1, wparams, NULL, NULL, 0);
+		bool		asleep;
+
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			die("pg_stat_activity", mon);
+		asleep = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), want) == 0;
+		PQclear(r);
+		if (asleep)
+			return;
+		if (tries >= 20000)
+			die("waiter never went to sleep", NULL);
+		usleep(100);
+	}
+}
+
 /* ---------------------------------------------------------------- single */
 
 static void
@@ -230,8 +271,6 @@ run_single(int iterations, FILE *raw)
 	PGconn	   *mon = connect_one();
 	const char *name = "bench:handoff:single";
 	const char *want = kind == KIND_LOCKABLE ? "Extension" : "Lock";
-	char		wpid[32];
-	const char *wparams[1];
 	double	   *server = calloc(iterations, sizeof(double));
 	double	   *client = calloc(iterations, sizeof(double));
 	double	   *holder_rtt = calloc(iterations, sizeof(double));
@@ -240,10 +279,7 @@ run_single(int iterations, FILE *raw)
 
 	prepare_all(h, name);
 	prepare_all(w, name);
-	snprintf(wpid, sizeof(wpid), "%d", PQbackendPID(w));
-	wparams[0] = wpid;
-	prepare(mon, "asleep",
-			"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int", 1);
+	prepare_monitor(mon);
 
 	for (int it = 0; it < iterations; it++)
 	{
@@ -255,7 +291,6 @@ run_single(int iterations, FILE *raw)
 		long long	t_rel = -1,
 					t_got = -1,
 					wtok;
-		int			tries = 0;
 
 		/* holder takes the lease */
 		r = PQexecPrepared(h, "try", 0, NULL, NULL, NULL, 0);
@@ -267,21 +302,7 @@ run_single(int iterations, FILE *raw)
 		/* waiter asks for it, and we make sure it is asleep */
 		if (!PQsendQueryPrepared(w, "acq", 0, NULL, NULL, NULL, 0))
 			die("send failed", w);
-		for (;;)
-		{
-			bool		asleep;
-
-			r = PQexecPrepared(mon, "asleep", 1, wparams, NULL, NULL, 0);
-			if (PQresultStatus(r) != PGRES_TUPLES_OK)
-				die("pg_stat_activity", mon);
-			asleep = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), want) == 0;
-			PQclear(r);
-			if (asleep)
-				break;
-			if (++tries > 20000)
-				die("waiter never went to sleep", NULL);
-			usleep(100);
-		}
+		wait_asleep(mon, w, want);
 
 		/* the measured part: release, and both results as they come */
 		params[0] = tokbuf;
@@ -611,8 +632,7 @@ run_multi(int iterations, MultiRelease how, int slots, int nwaiters, FILE *raw)
 		w[i] = connect_one();
 		prepare_multi(w[i], name, how, slots);
 	}
-	prepare(mon, "asleep",
-			"SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1::int", 1);
+	prepare_monitor(mon);
 
 	for (int it = 0; it < iterations; it++)
 	{
@@ -647,29 +667,9 @@ run_multi(int iterations, MultiRelease how, int slots, int nwaiters, FILE *raw)
 		/* the waiters queue, one at a time, each asleep before the next */
 		for (int i = 0; i < nwaiters; i++)
 		{
-			char		wpid[32];
-			const char *wparams[1];
-			int			tries = 0;
-
-			snprintf(wpid, sizeof(wpid), "%d", PQbackendPID(w[i]));
-			wparams[0] = wpid;
 			if (!PQsendQueryPrepared(w[i], "macq", 0, NULL, NULL, NULL, 0))
 				die("send failed", w[i]);
-			for (;;)
-			{
-				bool		asleep;
-
-				r = PQexecPrepared(mon, "asleep", 1, wparams, NULL, NULL, 0);
-				if (PQresultStatus(r) != PGRES_TUPLES_OK)
-					die("pg_stat_activity", mon);
-				asleep = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), want) == 0;
-				PQclear(r);
-				if (asleep)
-					break;
-				if (++tries > 20000)
-					die("waiter never went to sleep", NULL);
-				usleep(100);
-			}
+			wait_asleep(mon, w[i], want);
 			done[i] = false;
 		}
 
