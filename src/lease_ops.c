@@ -359,7 +359,7 @@ lockable_lease_wait_abandon(LeaseRequest *req)
 	if (me->state == LOCKABLE_WAIT_QUEUED && lease != NULL)
 		lockable_lease_dequeue_locked(lease, slot, now, &wl);
 	else if (me->state == LOCKABLE_WAIT_GRANTED && lease != NULL &&
-			 (holder = lockable_lease_holder_locked(lease, me->granted_token)) != NULL)
+			 (holder = lease_holder_locked(lease, me->granted_token)) != NULL)
 	{
 		lockable_partition_stats(req->hashcode)->released++;
 		lockable_lease_end_locked(holder, now, &wl);
@@ -395,7 +395,7 @@ lookup_token(LeaseRequest *req, uint64 token, bool live_only)
 	LWLockAcquire(lock, LW_SHARED);
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
 	if (lease != NULL)
-		lease = lockable_lease_holder_locked(lease, token);
+		lease = lease_holder_locked(lease, token);
 	found = lease != NULL && lease_visible(lease, req);
 	if (found && live_only)
 		found = lease_is_live(lease) && lease->deadline > lockable_clock_now();
@@ -417,7 +417,7 @@ find_held_locked(LeaseRequest *req, uint64 token, LockableTime now,
 
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
 	if (lease != NULL)
-		lease = lockable_lease_holder_locked(lease, token);
+		lease = lease_holder_locked(lease, token);
 	if (lease == NULL || !lease_is_live(lease) || !lease_visible(lease, req))
 		return NULL;
 	if (lease->deadline <= now)
@@ -511,7 +511,7 @@ lockable_lease_force_release(LeaseRequest *req, uint64 token)
 	now = lockable_clock_now();
 	lease = lockable_lease_find_locked(&req->key, req->hashcode);
 	if (lease != NULL && token != 0)
-		lease = lockable_lease_holder_locked(lease, token);
+		lease = lease_holder_locked(lease, token);
 	if (lease != NULL && lease->kind == LEASE_GROUP)
 	{
 		int			forced;

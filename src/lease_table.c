@@ -461,8 +461,16 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 		return false;
 	}
 	Assert(lease->kind == LEASE_PLAIN);
+	if (likely(lease->u.q.wait_head < 0))
+	{
+		/* nobody waits: the common release */
+		lockable_lease_remove_locked(lease);
+		wl->deleted = true;
+		return false;
+	}
 	lease_unlink_holder_locked(lease);
-	return lockable_lease_vacated_locked(lease, now, wl);
+	lockable_lease_grant_queue_locked(lease, now, wl);
+	return true;
 }
 
 /*
@@ -533,15 +541,14 @@ lockable_lease_own_keepalive(Lease *lease, uint64 session)
 	return true;
 }
 
-/* The holder of a name's entry with token: itself, a member, or NULL */
+/* The member of a group with token, or NULL (see lease_holder_locked) */
 Lease *
-lockable_lease_holder_locked(Lease *lease, uint64 token)
+lockable_group_member_locked(Lease *lease, uint64 token)
 {
 	LeaseKeyMember key;
 	Lease	   *member;
 
-	if (likely(lease->kind != LEASE_GROUP))
-		return lease->token == token ? lease : NULL;
+	Assert(lease->kind == LEASE_GROUP);
 	key.dbid = lease->key.dbid;
 	key.len = LEASE_KEY_MEMBER;
 	key.token = token;

@@ -183,6 +183,8 @@ typedef struct LeaseInfo
 
 extern LockableTime lockable_group_deadline(Lease *group);
 
+extern Lease *lockable_group_member_locked(Lease *group, uint64 token);
+
 /*
  * The steps on one entry's holder, inline for the hot path of both
  * lease_table.c and lease_ops.c.  The caller holds the entry's partition
@@ -334,6 +336,15 @@ lease_name_deadline(Lease *lease)
 	return lease->kind == LEASE_GROUP ? lockable_group_deadline(lease) : lease->deadline;
 }
 
+/* The holder of a name's entry with token: itself, a member, or NULL */
+static inline Lease *
+lease_holder_locked(Lease *lease, uint64 token)
+{
+	if (likely(lease->kind != LEASE_GROUP))
+		return lease->token == token ? lease : NULL;
+	return lockable_group_member_locked(lease, token);
+}
+
 /* setup */
 extern void lockable_table_request_shmem(void);
 extern void lockable_table_startup(void);
@@ -399,7 +410,6 @@ extern void lockable_lease_grant_queue_locked(Lease *lease, LockableTime now,
 extern bool lockable_lease_vacated_locked(Lease *lease, LockableTime now,
 										  LockableWakeList *wl);
 extern bool lockable_lease_own_keepalive(Lease *lease, uint64 session);
-extern Lease *lockable_lease_holder_locked(Lease *lease, uint64 token);
 extern void lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req,
 										  bool reserved);
 extern void lockable_lease_dequeue_locked(Lease *lease, int slot,
