@@ -26,8 +26,9 @@ BEGIN
     FOR item IN SELECT * FROM aclexplode(saved) LOOP
         EXECUTE format('GRANT %s ON %s %s TO %s%s', item.privilege_type,
                        kind, object,
+                       -- regrole's output is already quoted as needed
                        CASE WHEN item.grantee = 0 THEN 'PUBLIC'
-                            ELSE quote_ident(item.grantee::regrole::text) END,
+                            ELSE item.grantee::regrole::text END,
                        CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION'
                             ELSE '' END);
     END LOOP;
