@@ -102,7 +102,12 @@ COMMENT ON FUNCTION lockable_force_release(text) IS
 
 REVOKE ALL ON FUNCTION lockable_force_release(text, bigint) FROM PUBLIC;
 
--- lockable_leases gains the slots and shared columns
+-- lockable_leases gains the slots and shared columns.  The view runs its
+-- function with the privileges of whoever selects from it, so the
+-- function's EXECUTE is kept too.
+SELECT set_config('lockable_upgrade.leases_fn', coalesce(proacl::text, ''), true)
+  FROM pg_proc WHERE oid = 'lockable_leases()'::regprocedure;
+
 DROP VIEW lockable_leases;
 DROP FUNCTION lockable_leases();
 
@@ -137,6 +142,8 @@ GRANT SELECT ON lockable_leases TO PUBLIC;
 
 SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.leases'), '')::aclitem[],
                          'TABLE', 'lockable_leases');
+SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.leases_fn'), '')::aclitem[],
+                         'FUNCTION', 'lockable_leases()');
 
 -- lockable_run gains slots: at most SLOTS runs of the command at once
 DROP FUNCTION lockable_run(text, text, interval);

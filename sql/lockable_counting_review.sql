@@ -28,3 +28,39 @@ RESET ROLE;
 DROP EXTENSION lockable;
 DROP ROLE "lk review-user";
 CREATE EXTENSION lockable;
+
+--
+-- The update to 1.3 recreates the view lockable_leases (and its function)
+-- with the privileges the database had given on them: a REVOKE from PUBLIC
+-- stays, and is not undone by the script's GRANT to PUBLIC.
+--
+DROP EXTENSION lockable;
+CREATE EXTENSION lockable VERSION '1.2';
+CREATE ROLE lk_review_reader;
+CREATE ROLE lk_review_other;
+REVOKE SELECT ON lockable_leases FROM PUBLIC;
+GRANT SELECT ON lockable_leases TO lk_review_reader;
+REVOKE EXECUTE ON FUNCTION lockable_leases() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION lockable_leases() TO lk_review_reader;
+ALTER EXTENSION lockable UPDATE TO '1.3';
+SELECT has_table_privilege('lk_review_reader', 'lockable_leases', 'SELECT') AS reader_may_select,
+       has_table_privilege('lk_review_other', 'lockable_leases', 'SELECT') AS other_may_select,
+       has_function_privilege('lk_review_reader', 'lockable_leases()', 'EXECUTE') AS reader_may_execute,
+       has_function_privilege('lk_review_other', 'lockable_leases()', 'EXECUTE') AS other_may_execute;
+SET ROLE lk_review_reader;
+SELECT count(*) FROM lockable_leases WHERE name LIKE 'review-%';
+SET ROLE lk_review_other;
+SELECT count(*) FROM lockable_leases WHERE name LIKE 'review-%';
+RESET ROLE;
+-- a database that changed nothing keeps the script's defaults
+DROP EXTENSION lockable;
+CREATE EXTENSION lockable VERSION '1.2';
+ALTER EXTENSION lockable UPDATE TO '1.3';
+SELECT has_table_privilege('lk_review_other', 'lockable_leases', 'SELECT') AS other_may_select,
+       has_function_privilege('lk_review_other', 'lockable_leases()', 'EXECUTE') AS other_may_execute,
+       has_function_privilege('lk_review_other', 'lockable_acquire(text, interval, interval, boolean, integer, boolean)', 'EXECUTE') AS other_may_acquire,
+       has_function_privilege('lk_review_other', 'lockable_force_release(text, bigint)', 'EXECUTE') AS other_may_force;
+DROP EXTENSION lockable;
+DROP ROLE lk_review_reader;
+DROP ROLE lk_review_other;
+CREATE EXTENSION lockable;
