@@ -64,3 +64,21 @@ DROP EXTENSION lockable;
 DROP ROLE lk_review_reader;
 DROP ROLE lk_review_other;
 CREATE EXTENSION lockable;
+
+--
+-- lockable_force_release(name, token) ends only the holder with that
+-- token; no holder has token 0, so it ends nobody (it ended every holder,
+-- as lockable_force_release(name) does).
+--
+SELECT lockable_acquire('review-zero', slots => 2) IS NOT NULL AS first,
+       lockable_acquire('review-zero', slots => 2) IS NOT NULL AS second;
+SELECT lockable_force_release('review-zero', 0) AS forced_token_0;
+SELECT count(*) AS holders_left FROM lockable_leases WHERE name = 'review-zero';
+SELECT lockable_acquire('review-zero-plain') IS NOT NULL AS plain;
+SELECT lockable_force_release('review-zero-plain', 0) AS forced_token_0;
+SELECT count(*) AS holders_left FROM lockable_leases WHERE name = 'review-zero-plain';
+SELECT lockable_is_held('review-zero', 0) AS held_0,
+       lockable_heartbeat('review-zero', 0) AS heartbeat_0,
+       lockable_release('review-zero', 0) AS release_0;
+SELECT lockable_force_release('review-zero'), lockable_force_release('review-zero-plain');
+SELECT count(*) AS review_leases_left FROM lockable_leases WHERE name LIKE 'review-%';
