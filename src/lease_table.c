@@ -717,10 +717,18 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 	int32		tail;
 
 	Assert(!IsUnderPostmaster);
-	if (pg_atomic_read_u32(&lockable_shared->nleases) + (group ? 2 : 1) > (uint32) lockable_max_leases)
-		return false;
 	lease = hash_search_with_hash_value(lease_htab, key, hashcode, HASH_FIND,
 										NULL);
+
+	/*
+	 * A holder takes one entry; the first holder of a group also takes the
+	 * group's.  A later holder of a group restored already needs only its
+	 * own, or a table that was full at shutdown would lose its last holder
+	 * (and hold back every grant until that holder's deadline).
+	 */
+	if (pg_atomic_read_u32(&lockable_shared->nleases) +
+		(group && lease == NULL ? 2 : 1) > (uint32) lockable_max_leases)
+		return false;
 	if (lease == NULL)
 	{
 		if (!lockable_name_store(key, &tail))
