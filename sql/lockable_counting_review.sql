@@ -82,3 +82,39 @@ SELECT lockable_is_held('review-zero', 0) AS held_0,
        lockable_release('review-zero', 0) AS release_0;
 SELECT lockable_force_release('review-zero'), lockable_force_release('review-zero-plain');
 SELECT count(*) AS review_leases_left FROM lockable_leases WHERE name LIKE 'review-%';
+
+--
+-- A session that holds a shared keepalive lease and waits for the name in
+-- the other mode waits for itself: its own holder can never leave while
+-- it waits.  That is 40P01 as soon as it would queue, also while another
+-- holder is still there (here a shared holder with a short ttl, also of
+-- this session, not keepalive): before, the wait began, the other holder
+-- expired, and the session then waited for nothing but itself until its
+-- wait ran out (for ever with wait => NULL), returning NULL.
+--
+SELECT lockable_acquire('review-upgrade', '1 min', keepalive => true, shared => true)
+  IS NOT NULL AS keepalive_reader;
+SELECT lockable_acquire('review-upgrade', '1 s', shared => true)
+  IS NOT NULL AS short_reader;
+\set VERBOSITY sqlstate
+SELECT lockable_acquire('review-upgrade', '1 min', wait => '3 s') AS writer;
+\set VERBOSITY default
+SELECT count(*) FILTER (WHERE keepalive) AS keepalive_holders,
+       max(waiters) AS waiters
+  FROM lockable_leases WHERE name = 'review-upgrade';
+-- without a wait it is only busy
+SELECT lockable_acquire('review-upgrade', '1 min') IS NULL AS busy;
+-- the other way round: a non-shared holder of a counting lease of 2 may
+-- not wait for a shared one
+SELECT lockable_acquire('review-upgrade-2', '1 min', keepalive => true, slots => 2)
+  IS NOT NULL AS keepalive_holder;
+SELECT lockable_acquire('review-upgrade-2', '1 s', slots => 2)
+  IS NOT NULL AS short_holder;
+\set VERBOSITY sqlstate
+SELECT lockable_acquire('review-upgrade-2', '1 min', wait => '3 s', slots => 2,
+                        shared => true) AS shared_waiter;
+\set VERBOSITY default
+-- while waiting for another slot of the same mode stays allowed
+SELECT lockable_acquire('review-upgrade-2', '1 min', wait => '3 s', slots => 2)
+  IS NOT NULL AS second_slot;
+SELECT count(lockable_force_release(name)) FROM (SELECT DISTINCT name FROM lockable_leases WHERE name LIKE 'review-%') s;

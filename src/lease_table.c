@@ -511,10 +511,18 @@ lockable_group_deadline(Lease *group)
 	return earliest;
 }
 
-/* Is every holder of the name a keepalive lease of session? */
+/*
+ * Would a request of mode shared, by session, wait for nothing but a
+ * keepalive lease of session itself, which cannot end while it waits?  So
+ * it would if every holder of the name is one, or if the name is held in
+ * the other mode and one of its holders is one: that holder must leave
+ * before the request can be granted, whoever else leaves.
+ */
 bool
-lockable_lease_own_keepalive(Lease *lease, uint64 session)
+lockable_lease_own_keepalive(Lease *lease, uint64 session, bool shared)
 {
+	bool		conflict;
+	bool		all_own = true;
 	dlist_iter	iter;
 
 	if (session == 0)
@@ -523,14 +531,20 @@ lockable_lease_own_keepalive(Lease *lease, uint64 session)
 		return lease->keepalive && lease->holder_session == session;
 	if (lease->u.q.nholders == 0)
 		return false;
+	conflict = lease->shared != shared;
 	dlist_foreach(iter, &lease->link.members)
 	{
 		Lease	   *member = dlist_container(Lease, u.member_node, iter.cur);
 
-		if (!member->keepalive || member->holder_session != session)
-			return false;
+		if (member->keepalive && member->holder_session == session)
+		{
+			if (conflict)
+				return true;
+		}
+		else
+			all_own = false;
 	}
-	return true;
+	return all_own;
 }
 
 /* The holder of a name's entry with token: itself, a member, or NULL */
