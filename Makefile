@@ -30,7 +30,7 @@ EXTVERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'/\1/p" $(srcdir)/loc
 PG_CPPFLAGS += -DLOCKABLE_VERSION='"$(EXTVERSION)"'
 SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 
-REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any lockable_remote lockable_capacity lockable_waits lockable_counting lockable_upgrade
+REGRESS = lockable_api lockable_errors lockable_view lockable_fencing lockable_any lockable_remote lockable_capacity lockable_waits lockable_counting lockable_upgrade lockable_counting_review
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=$(srcdir)/lockable.conf
 ISOLATION = contention expiry arrival_order timeouts acquire_any counting shared
 ISOLATION_OPTS = --temp-instance=tmp_check_iso --temp-config=$(srcdir)/lockable.conf

@@ -26,8 +26,9 @@ BEGIN
     FOR item IN SELECT * FROM aclexplode(saved) LOOP
         EXECUTE format('GRANT %s ON %s %s TO %s%s', item.privilege_type,
                        kind, object,
+                       -- regrole's output is already quoted as needed
                        CASE WHEN item.grantee = 0 THEN 'PUBLIC'
-                            ELSE quote_ident(item.grantee::regrole::text) END,
+                            ELSE item.grantee::regrole::text END,
                        CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION'
                             ELSE '' END);
     END LOOP;
@@ -101,7 +102,12 @@ COMMENT ON FUNCTION lockable_force_release(text) IS
 
 REVOKE ALL ON FUNCTION lockable_force_release(text, bigint) FROM PUBLIC;
 
--- lockable_leases gains the slots and shared columns
+-- lockable_leases gains the slots and shared columns.  The view runs its
+-- function with the privileges of whoever selects from it, so the
+-- function's EXECUTE is kept too.
+SELECT set_config('lockable_upgrade.leases_fn', coalesce(proacl::text, ''), true)
+  FROM pg_proc WHERE oid = 'lockable_leases()'::regprocedure;
+
 DROP VIEW lockable_leases;
 DROP FUNCTION lockable_leases();
 
@@ -136,6 +142,8 @@ GRANT SELECT ON lockable_leases TO PUBLIC;
 
 SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.leases'), '')::aclitem[],
                          'TABLE', 'lockable_leases');
+SELECT lockable_copy_acl(nullif(current_setting('lockable_upgrade.leases_fn'), '')::aclitem[],
+                         'FUNCTION', 'lockable_leases()');
 
 -- lockable_run gains slots: at most SLOTS runs of the command at once
 DROP FUNCTION lockable_run(text, text, interval);

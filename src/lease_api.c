@@ -596,7 +596,16 @@ lockable_force_release(PG_FUNCTION_ARGS)
 	check_loaded_and_register_exit();
 	name = name_arg(fcinfo, 0, &len);
 	if (PG_NARGS() > 1)
+	{
 		token = token_arg(fcinfo, 1);
+
+		/*
+		 * No grant has token 0 (the counter starts at 1), and to the table
+		 * 0 means every holder: the one holder with token 0 is nobody.
+		 */
+		if (token == 0)
+			PG_RETURN_BOOL(false);
+	}
 	lockable_lease_request(&req, VARDATA_ANY(name), len, 0, false);
 	if (lockable_lease_force_release(&req, token))
 		PG_RETURN_BOOL(true);

@@ -136,7 +136,8 @@ try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
 	/* a group has a holder here: one without is deleted or granted */
 	Assert(lease->kind == LEASE_PLAIN || lease->u.q.nholders > 0);
 
-	if (lockable_lease_own_keepalive(lease, lockable_my_session_if_any()))
+	if (lockable_lease_own_keepalive(lease, lockable_my_session_if_any(),
+									 req->shared))
 	{
 		if (!enqueue && req->count_refusal)
 			stats->refused++;

@@ -519,10 +519,18 @@ lockable_group_deadline(Lease *group)
 	return earliest;
 }
 
-/* Is every holder of the name a keepalive lease of session? */
+/*
+ * Would a request of mode shared, by session, wait for nothing but a
+ * keepalive lease of session itself, which cannot end while it waits?  So
+ * it would if every holder of the name is one, or if the name is held in
+ * the other mode and one of its holders is one: that holder must leave
+ * before the request can be granted, whoever else leaves.
+ */
 bool
-lockable_lease_own_keepalive(Lease *lease, uint64 session)
+lockable_lease_own_keepalive(Lease *lease, uint64 session, bool shared)
 {
+	bool		conflict;
+	bool		all_own = true;
 	dlist_iter	iter;
 
 	if (session == 0)
@@ -531,14 +539,20 @@ lockable_lease_own_keepalive(Lease *lease, uint64 session)
 		return lease->keepalive && lease->holder_session == session;
 	if (lease->u.q.nholders == 0)
 		return false;
+	conflict = lease->shared != shared;
 	dlist_foreach(iter, &lease->link.members)
 	{
 		Lease	   *member = dlist_container(Lease, u.member_node, iter.cur);
 
-		if (!member->keepalive || member->holder_session != session)
-			return false;
+		if (member->keepalive && member->holder_session == session)
+		{
+			if (conflict)
+				return true;
+		}
+		else
+			all_own = false;
 	}
-	return true;
+	return all_own;
 }
 
 /* The member of a group with token, or NULL (see lease_holder_locked) */
@@ -724,10 +738,18 @@ lockable_lease_restore(const LeaseKey *key, uint64 token, Oid owner,
 	int32		tail;
 
 	Assert(!IsUnderPostmaster);
-	if (pg_atomic_read_u32(&lockable_shared->nleases) + (group ? 2 : 1) > (uint32) lockable_max_leases)
-		return false;
 	lease = hash_search_with_hash_value(lease_htab, key, hashcode, HASH_FIND,
 										NULL);
+
+	/*
+	 * A holder takes one entry; the first holder of a group also takes the
+	 * group's.  A later holder of a group restored already needs only its
+	 * own, or a table that was full at shutdown would lose its last holder
+	 * (and hold back every grant until that holder's deadline).
+	 */
+	if (pg_atomic_read_u32(&lockable_shared->nleases) +
+		(group && lease == NULL ? 2 : 1) > (uint32) lockable_max_leases)
+		return false;
 	if (lease == NULL)
 	{
 		if (!lockable_name_store(key, &tail))

@@ -139,10 +139,10 @@ typedef enum LeaseAcquireResult
 	LEASE_GRANTED,
 	LEASE_BUSY,
 	LEASE_QUEUED,
-	LEASE_OWN_KEEPALIVE			/* busy, and every holder is a keepalive
-								 * lease of this very session: none can end
-								 * while the session waits, so it never
-								 * queues */
+	LEASE_OWN_KEEPALIVE			/* busy, and every holder (or one held in
+								 * the other mode) is a keepalive lease of
+								 * this very session: it cannot end while
+								 * the session waits, so it never queues */
 } LeaseAcquireResult;
 
 /* What a holder does with its lease, by its token */
@@ -409,7 +409,8 @@ extern void lockable_lease_grant_queue_locked(Lease *lease, LockableTime now,
 											  LockableWakeList *wl);
 extern bool lockable_lease_vacated_locked(Lease *lease, LockableTime now,
 										  LockableWakeList *wl);
-extern bool lockable_lease_own_keepalive(Lease *lease, uint64 session);
+extern bool lockable_lease_own_keepalive(Lease *lease, uint64 session,
+										 bool shared);
 extern void lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req,
 										  bool reserved);
 extern void lockable_lease_dequeue_locked(Lease *lease, int slot,

@@ -61,7 +61,8 @@
  *	  newcomers cannot overtake waiters, waiters are served in arrival
  *	  order, and a queued non-shared waiter is not starved by shared ones.
  *	  A backend never queues on a name whose every holder is a keepalive
- *	  lease of its own session, as none could end while it waits
+ *	  lease of its own session, or that is held in the other mode by one,
+ *	  as it would wait for a holder that cannot end while it waits
  *	  (LEASE_OWN_KEEPALIVE; the caller raises a deadlock).
  *
  * 6. Fencing tokens come from one 64-bit atomic counter, fetched while the
