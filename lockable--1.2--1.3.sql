@@ -10,7 +10,11 @@
 -- lockable_leases, which gains columns.  The privileges the database gave
 -- on the old ones (a REVOKE from PUBLIC, a GRANT) are kept: they are saved
 -- here and given to the new ones by lockable_copy_acl, which exists only
--- while this script runs.
+-- while this script runs.  A GRANT or REVOKE run by an extension script
+-- also becomes the object's initial privilege (pg_init_privs), which
+-- pg_dump takes as the extension's own and leaves out of the dump; so the
+-- initial privileges are put back as this script set them, and a dump
+-- still carries the database's REVOKE and GRANTs.
 
 CREATE FUNCTION lockable_copy_acl(saved aclitem[], kind text, object text)
 RETURNS void
@@ -18,10 +22,17 @@ LANGUAGE plpgsql
 AS $lockable_copy_acl$
 DECLARE
     item record;
+    cls oid := CASE kind WHEN 'FUNCTION' THEN 'pg_proc'::regclass
+                         ELSE 'pg_class'::regclass END;
+    obj oid := CASE kind WHEN 'FUNCTION' THEN object::regprocedure::oid
+                         ELSE object::regclass::oid END;
+    init aclitem[];
 BEGIN
     IF saved IS NULL THEN
         RETURN;                 -- the default privileges
     END IF;
+    SELECT initprivs INTO init FROM pg_init_privs
+     WHERE objoid = obj AND classoid = cls AND objsubid = 0;
     EXECUTE format('REVOKE ALL ON %s %s FROM PUBLIC', kind, object);
     FOR item IN SELECT * FROM aclexplode(saved) LOOP
         EXECUTE format('GRANT %s ON %s %s TO %s%s', item.privilege_type,
@@ -32,6 +43,19 @@ BEGIN
                        CASE WHEN item.is_grantable THEN ' WITH GRANT OPTION'
                             ELSE '' END);
     END LOOP;
+    IF init IS NULL THEN
+        DELETE FROM pg_init_privs
+         WHERE objoid = obj AND classoid = cls AND objsubid = 0;
+    ELSE
+        UPDATE pg_init_privs SET initprivs = init
+         WHERE objoid = obj AND classoid = cls AND objsubid = 0;
+    END IF;
+    -- PostgreSQL 17 and later also record the roles named in initial
+    -- privileges as dependencies (deptype 'i'); this script's own name no
+    -- role but the owner, who is not recorded so
+    DELETE FROM pg_shdepend
+     WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+       AND classid = cls AND objid = obj AND objsubid = 0 AND deptype = 'i';
 END
 $lockable_copy_acl$;
 

@@ -192,6 +192,19 @@ LANGUAGE sql AS $$
                          'lockable_force_release', 'lockable_release')
      ORDER BY p.proname, p.pronargs
 $$;
+-- and what pg_dump takes for the extension's own privileges: those of
+-- its scripts (PUBLIC reads the view), never the database's GRANTs
+CREATE FUNCTION pg_temp.init_privileges()
+RETURNS TABLE (jobs_in_initial_privileges boolean,
+               public_reads_view_initially boolean)
+LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT FROM pg_init_privs i, aclexplode(i.initprivs) a
+                    WHERE a.grantee = 'lockable_upgrade_jobs'::regrole),
+           EXISTS (SELECT FROM pg_init_privs i, aclexplode(i.initprivs) a
+                    WHERE i.objoid = 'lockable_leases'::regclass
+                      AND i.classoid = 'pg_class'::regclass
+                      AND a.grantee = 0 AND a.privilege_type = 'SELECT')
+$$;
 -- and on the view, which the update to 1.3 recreates too
 CREATE FUNCTION pg_temp.view_privileges()
 RETURNS TABLE (public_may_read boolean, jobs_may_read boolean)
@@ -313,6 +326,7 @@ SELECT count(*) FILTER (WHERE lockable_release(name, tok)) AS released FROM held
 -- the privileges carried over to the new functions, and to the view
 SELECT * FROM pg_temp.privileges();
 SELECT * FROM pg_temp.view_privileges();
+SELECT * FROM pg_temp.init_privileges();
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_jobs');
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_other');
 -- every call works, old and new
@@ -339,6 +353,7 @@ SELECT * FROM pg_temp.held_leases();
 SELECT count(*) FILTER (WHERE lockable_release(name, tok)) AS released FROM held;
 SELECT * FROM pg_temp.privileges();
 SELECT * FROM pg_temp.view_privileges();
+SELECT * FROM pg_temp.init_privileges();
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_jobs');
 SELECT * FROM pg_temp.calls_as('lockable_upgrade_other');
 SELECT * FROM pg_temp.new_forms();
