@@ -51,11 +51,14 @@ BEGIN
          WHERE objoid = obj AND classoid = cls AND objsubid = 0;
     END IF;
     -- PostgreSQL 17 and later also record the roles named in initial
-    -- privileges as dependencies (deptype 'i'); this script's own name no
-    -- role but the owner, who is not recorded so
+    -- privileges as dependencies (deptype 'i'): keep those of the roles
+    -- the script's own name (its owner), drop those of the database's
     DELETE FROM pg_shdepend
      WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-       AND classid = cls AND objid = obj AND objsubid = 0 AND deptype = 'i';
+       AND classid = cls AND objid = obj AND objsubid = 0 AND deptype = 'i'
+       AND refclassid = 'pg_authid'::regclass
+       AND refobjid NOT IN (SELECT a.grantee FROM aclexplode(init) a
+                            UNION SELECT a.grantor FROM aclexplode(init) a);
 END
 $lockable_copy_acl$;
 
@@ -206,7 +209,10 @@ BEGIN
           INTO holder
           FROM @extschema@.lockable_leases l
          WHERE l.name = lockable_run.name;
-        IF holder.n > 1 THEN
+        IF holder.n > 1 AND lockable_run.slots = 1 THEN
+            why := format('is held by %s shared holders (pids %s)',
+                          holder.n, holder.pids);
+        ELSIF holder.n > 1 THEN
             why := format('has all of its slots taken (slots = %s; held by pids %s)',
                           lockable_run.slots, holder.pids);
         ELSIF holder.n = 1 AND holder.pid = pg_backend_pid() THEN

@@ -118,3 +118,28 @@ SELECT lockable_acquire('review-upgrade-2', '1 min', wait => '3 s', slots => 2,
 SELECT lockable_acquire('review-upgrade-2', '1 min', wait => '3 s', slots => 2)
   IS NOT NULL AS second_slot;
 SELECT count(lockable_force_release(name)) FROM (SELECT DISTINCT name FROM lockable_leases WHERE name LIKE 'review-%') s;
+
+--
+-- The update to 1.3 run by a superuser that is not the bootstrap one: the
+-- initial privileges of the view name its owner, and PostgreSQL 17 and
+-- later record that as a dependency (deptype 'i'), which keeps the role
+-- from being dropped while they name it.  lockable_copy_acl dropped every
+-- such dependency of the objects it re-granted, the owner's too (on 15
+-- and 16 there are none, and this holds trivially).
+--
+DROP EXTENSION lockable;
+CREATE ROLE lk_review_dba SUPERUSER;
+SET ROLE lk_review_dba;
+CREATE EXTENSION lockable VERSION '1.2';
+REVOKE SELECT ON lockable_leases FROM PUBLIC;
+ALTER EXTENSION lockable UPDATE TO '1.3';
+SELECT NOT EXISTS (SELECT FROM pg_shdepend WHERE deptype = 'i')
+    OR EXISTS (SELECT FROM pg_shdepend
+                WHERE deptype = 'i' AND refobjid = 'lk_review_dba'::regrole
+                  AND classid = 'pg_class'::regclass
+                  AND objid = 'lockable_leases'::regclass) AS owner_dependency_kept;
+SELECT has_table_privilege('public', 'lockable_leases', 'SELECT') AS public_reads;
+DROP EXTENSION lockable;
+RESET ROLE;
+DROP ROLE lk_review_dba;
+CREATE EXTENSION lockable;

@@ -48,8 +48,9 @@ typedef struct LeaseKeySelf
 /*
  * A member entry (one holder of a counting or shared lease) is keyed by its
  * token: len is LEASE_KEY_MEMBER, and the head holds the token and, after
- * it, a pointer to the group entry of the name (not compared).  A member
- * has the hash code of its group, so both are under one partition lock.
+ * it, a pointer to the group entry of the name (not compared).  A member's
+ * hash code falls in its group's partition, so both are under one
+ * partition lock (lease_table.c, member_hash).
  */
 #define LEASE_KEY_MEMBER		0xFFFE
 #define LEASE_KEY_MEMBER_GROUP	8	/* offset of the group in the head */

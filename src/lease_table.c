@@ -228,6 +228,21 @@ lockable_group_make_locked(Lease *lease, int slots, bool shared)
 }
 
 /*
+ * A member's hash code: a bucket of its own, so that a group's members do
+ * not make one long chain of dynahash's, in its group's partition, whose
+ * lock covers both (the partition is the low bits, protocol rule 1).
+ */
+static inline uint32
+member_hash(const Lease *group, uint64 token)
+{
+	uint32		h = hash_combine(group->hashcode,
+								 murmurhash32((uint32) token ^ (uint32) (token >> 32)));
+
+	return (h & ~(uint32) (LOCKABLE_NUM_PARTITIONS - 1)) |
+		(group->hashcode & (LOCKABLE_NUM_PARTITIONS - 1));
+}
+
+/*
  * Make a member of group keyed by token, holderless, in an entry already
  * counted in nleases.  The entry is always there: the table holds
  * lockable.max_leases entries, and nleases counts every one in use or
@@ -240,12 +255,14 @@ member_insert_locked(Lease *group, uint64 token)
 	Lease	   *member;
 	bool		found;
 
+	uint32		hashcode = member_hash(group, token);
+
 	Assert(group->kind == LEASE_GROUP);
-	member = hash_search_with_hash_value(lease_htab, &key, group->hashcode,
+	member = hash_search_with_hash_value(lease_htab, &key, hashcode,
 										 HASH_ENTER_NULL, &found);
 	if (member == NULL || found)
 		return NULL;
-	lockable_lease_init_locked(member, group->hashcode);
+	lockable_lease_init_locked(member, hashcode);
 	member->kind = LEASE_MEMBER;
 	member->slots = group->slots;
 	member->shared = group->shared;
@@ -285,7 +302,7 @@ member_remove_locked(Lease *member, LockableWakeList *wl)
 	lease_unlink_holder_locked(member);
 	dlist_delete(&member->u.member_node);
 	group->u.q.nholders--;
-	if (hash_search_with_hash_value(lease_htab, &key, group->hashcode,
+	if (hash_search_with_hash_value(lease_htab, &key, member->hashcode,
 									HASH_REMOVE, NULL) == NULL)
 		elog(PANIC, "lockable: member entry to remove not found");
 	pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
@@ -367,7 +384,9 @@ lockable_lease_grant_queue_locked(Lease *lease, LockableTime now, LockableWakeLi
 		holder_of_waiter(&h, lease->u.q.wait_head);
 		token = lockable_group_add_locked(lease, &h, now);
 		if (token == 0)
-			break;				/* it stays queued, and tries again */
+			break;				/* cannot be, with nleases counting every
+								 * entry promised (rule 7); it would stay
+								 * queued until its wait ends */
 		if (h.keepalive)
 			wl->worker_kick = true; /* its first renewal may come soon */
 		slot = queue_pop_locked(lease);
@@ -522,9 +541,11 @@ lockable_group_deadline(Lease *group)
 /*
  * Would a request of mode shared, by session, wait for nothing but a
  * keepalive lease of session itself, which cannot end while it waits?  So
- * it would if every holder of the name is one, or if the name is held in
- * the other mode and one of its holders is one: that holder must leave
- * before the request can be granted, whoever else leaves.
+ * it would if every holder of the name is one, or if one of its holders
+ * is one and the name is held in the other mode, or a waiter of the other
+ * mode is queued (ahead of the request, which never overtakes it): that
+ * holder must leave before the request can be granted, whoever else
+ * leaves.
  */
 bool
 lockable_lease_own_keepalive(Lease *lease, uint64 session, bool shared)
@@ -540,6 +561,10 @@ lockable_lease_own_keepalive(Lease *lease, uint64 session, bool shared)
 	if (lease->u.q.nholders == 0)
 		return false;
 	conflict = lease->shared != shared;
+	/* a waiter of the other mode, ahead of it, needs every holder gone too */
+	for (int b = lease->u.q.wait_head; b >= 0 && !conflict;
+		 b = lockable_shared->backends[b].next)
+		conflict = lockable_shared->backends[b].shared != lease->shared;
 	dlist_foreach(iter, &lease->link.members)
 	{
 		Lease	   *member = dlist_container(Lease, u.member_node, iter.cur);
@@ -567,7 +592,8 @@ lockable_group_member_locked(Lease *lease, uint64 token)
 	key.len = LEASE_KEY_MEMBER;
 	key.token = token;
 	key.group = lease;
-	member = hash_search_with_hash_value(lease_htab, &key, lease->hashcode,
+	member = hash_search_with_hash_value(lease_htab, &key,
+										 member_hash(lease, token),
 										 HASH_FIND, NULL);
 	return member != NULL && lease_group(member) == lease ? member : NULL;
 }

@@ -118,10 +118,12 @@
  *	  wheel, and keeps the wait queue, the slots fixed by its first holder,
  *	  the mode of its holders (all shared, or all not) and the list of its
  *	  members.  Each holder is a member entry (LEASE_MEMBER) keyed by its
- *	  token, with the hash code of its group, so the group and its members
- *	  are under one partition lock; a member points to its group, which
- *	  outlives it.  A group has at least one member, or is deleted when its
- *	  last member ends and nobody waits, or is handed on (rule 5).  A
+ *	  token, with a hash code of its own in its group's partition (the low
+ *	  bits), so the group and its members are under one partition lock
+ *	  while each member has a dynahash bucket of its own; a member points
+ *	  to its group, which outlives it.  A group has at least one member,
+ *	  or is deleted when its last member ends and nobody waits, or is
+ *	  handed on (rule 5).  A
  *	  plain entry whose holder ended becomes a group for a first waiter
  *	  that wants one, and a group without members becomes plain again for
  *	  one that does not.  Ending a member deletes that entry only, so the

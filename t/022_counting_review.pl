@@ -55,6 +55,34 @@ is(sql("SELECT count(lockable_force_release(name)) FROM lockable_leases"),
 	'3', 'the rest are force-released');
 is(stat_value($node, 'leases'), 0, 'and the table is empty');
 
+#
+# A keepalive holder that asks for another holder of the same mode while a
+# waiter of the other mode is queued waits behind that waiter (it never
+# overtakes it), and the waiter waits for the keepalive holder: a deadlock,
+# also when another session holds the name too.  It was only seen when
+# every holder was the session's own, or the request's mode differed.
+#
+my $reader = $node->background_psql('postgres', on_error_stop => 0);
+like($reader->query_safe(
+		"SELECT lockable_acquire('queued', '1 min', keepalive => true, shared => true)"),
+	qr/^\d+$/, 'a session holds the name shared, with keepalive');
+like(sql("SELECT lockable_acquire('queued', '1 min', shared => true)"),
+	qr/^\d+$/, 'another session holds the name too, shared');
+my ($writer) = start_query($node,
+	"SELECT lockable_acquire('queued', '1 min', wait => '30 s') IS NOT NULL AS writer;");
+ok(wait_for_waiters($node, 'queued', 1), 'a writer is queued');
+$reader->query(
+	"SELECT lockable_acquire('queued', '1 min', wait => '3 s', shared => true)");
+like($reader->{stderr}, qr/deadlock detected/,
+	'the keepalive reader asking for another shared holder behind it is a deadlock');
+$reader->{stderr} = '';
+is(sql("SELECT max(waiters) FROM lockable_leases WHERE name = 'queued'"),
+	'1', 'and it did not queue');
+is(sql("SELECT count(lockable_force_release(name)) FROM (SELECT DISTINCT name FROM lockable_leases) s"),
+	'1', 'the holders are force-released');
+$writer->quit;
+$reader->quit;
+
 $node->stop;
 
 done_testing();
