@@ -67,12 +67,22 @@ try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
 	LeaseAcquireResult result;
 	LeaseHolder h;
 
-	/* end what has expired, so that only live holders count */
+	/*
+	 * End what has expired, so that only live holders count.  An entry
+	 * left with neither holder nor waiter is taken over as it is, as a new
+	 * one would be (deleting it and entering it again could find the table
+	 * full meanwhile).
+	 */
 	if (found && lease->kind == LEASE_PLAIN && lease->deadline <= now)
 	{
 		stats->expired++;
-		if (!lockable_lease_end_locked(lease, now, wl))
-			lease = NULL;
+		if (lease->u.q.wait_head < 0)
+		{
+			lease_unlink_holder_locked(lease);
+			found = false;
+		}
+		else
+			(void) lockable_lease_end_locked(lease, now, wl);
 	}
 	else if (found && lease->kind == LEASE_GROUP &&
 			 (lease->slots != req->slots || lease->u.q.wait_head >= 0 ||
@@ -81,21 +91,23 @@ try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
 		int			forced;
 
 		/* it would be refused: end what expired first, which may make room */
-		if (lockable_group_end_members_locked(lease, now, false, &forced, wl) > 0 &&
-			!lockable_lease_vacated_locked(lease, now, wl))
-			lease = NULL;
-	}
-	if (lease == NULL)
-	{
-		/* nobody holds it any more: the entry was deleted; a new one */
-		lease = lockable_lease_enter_locked(req, &found);
-		if (found)
-			elog(PANIC, "lockable: lease entry found after it was deleted");
-		lockable_lease_init_locked(lease, req->hashcode);
+		if (lockable_group_end_members_locked(lease, now, false, &forced, wl) > 0)
+		{
+			if (lease->u.q.nholders == 0 && lease->u.q.wait_head < 0)
+			{
+				/* holderless: a plain entry again, and taken over */
+				lease->kind = LEASE_PLAIN;
+				lease->slots = 1;
+				lease->shared = false;
+				found = false;
+			}
+			else
+				(void) lockable_lease_vacated_locked(lease, now, wl);
+		}
 	}
 	if (!found)
 	{
-		/* a new entry, holderless */
+		/* a new entry, or one taken over: holderless */
 		if (!want)
 		{
 			*token = lockable_lease_grant_locked(lease, req, now);
