@@ -159,7 +159,7 @@ try_group_locked(LeaseRequest *req, Lease *lease, bool found, bool enqueue,
 	{
 		if (want && !lockable_lease_reserve(1))
 			acquire_error_locked(req, NULL, wl);
-		lockable_lease_enqueue_locked(lease, req, want);
+		lockable_lease_enqueue_locked(lease, req);
 		stats->waited++;
 		result = LEASE_QUEUED;
 	}
@@ -234,8 +234,7 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 			return LEASE_GRANTED;
 		}
 		/* those who waited come first */
-		lease_unlink_holder_locked(lease);
-		lockable_lease_grant_queue_locked(lease, now, &wl);
+		(void) lockable_lease_end_locked(lease, now, &wl);
 		if (lease->kind != LEASE_PLAIN)
 			return try_group_locked(req, lease, true, enqueue, token,
 									busy_until, now, &wl);
@@ -254,7 +253,7 @@ lockable_lease_try(LeaseRequest *req, bool enqueue, uint64 *token,
 	{
 		if (req->keepalive)
 			(void) lockable_my_session();
-		lockable_lease_enqueue_locked(lease, req, false);
+		lockable_lease_enqueue_locked(lease, req);
 		stats->waited++;
 		result = LEASE_QUEUED;
 	}
@@ -316,13 +315,15 @@ lockable_lease_wait_check(LeaseRequest *req, LockableTime wait_deadline,
 		int			forced;
 
 		if (lease->kind == LEASE_GROUP)
+		{
 			(void) lockable_group_end_members_locked(lease, now, false, &forced, &wl);
+			(void) lockable_lease_vacated_locked(lease, now, &wl);
+		}
 		else
 		{
 			lockable_partition_stats(req->hashcode)->expired++;
-			lease_unlink_holder_locked(lease);
+			(void) lockable_lease_end_locked(lease, now, &wl);
 		}
-		(void) lockable_lease_vacated_locked(lease, now, &wl);
 	}
 	if (me->state == LOCKABLE_WAIT_GRANTED)
 	{

@@ -333,7 +333,6 @@ waiter_granted(int slot, uint64 token, LockableWakeList *wl)
 	LockableBackend *b = &lockable_shared->backends[slot];
 
 	b->granted_token = token;
-	b->reserved = false;
 	b->state = LOCKABLE_WAIT_GRANTED;
 	lockable_wake_add(wl, slot);
 }
@@ -441,16 +440,6 @@ lockable_lease_vacated_locked(Lease *lease, LockableTime now, LockableWakeList *
 }
 
 /*
- * End one member without granting anything yet: the caller ends the
- * others it must and then calls lockable_lease_vacated_locked on the group.
- */
-static void
-member_end_locked(Lease *member, LockableWakeList *wl)
-{
-	member_remove_locked(member, wl);
-}
-
-/*
  * lockable_lease_end_locked
  *		End a holder (a plain entry, or a member): hand the name to the
  *		next waiters that fit, or delete it; a remote lease that is HELD
@@ -475,7 +464,7 @@ lockable_lease_end_locked(Lease *lease, LockableTime now, LockableWakeList *wl)
 	{
 		Lease	   *group = lease_group(lease);
 
-		member_end_locked(lease, wl);
+		member_remove_locked(lease, wl);
 		(void) lockable_lease_vacated_locked(group, now, wl);
 		return false;
 	}
@@ -519,7 +508,7 @@ lockable_group_end_members_locked(Lease *group, LockableTime now, bool all,
 		}
 		else
 			continue;
-		member_end_locked(member, wl);
+		member_remove_locked(member, wl);
 		ended++;
 	}
 	return ended;
@@ -600,7 +589,7 @@ lockable_group_member_locked(Lease *lease, uint64 token)
 
 /* Append a backend to a lease's wait queue */
 void
-lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req, bool reserved)
+lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req)
 {
 	int			slot = lockable_my_slot();
 	LockableBackend *b = &lockable_shared->backends[slot];
@@ -613,7 +602,6 @@ lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req, bool reserved)
 	b->keepalive = req->keepalive;
 	b->slots = req->slots;
 	b->shared = req->shared;
-	b->reserved = reserved;
 	b->granted_token = 0;
 	if (lease->u.q.wait_tail >= 0)
 		lockable_shared->backends[lease->u.q.wait_tail].next = slot;
@@ -650,11 +638,9 @@ lockable_lease_dequeue_locked(Lease *lease, int slot, LockableTime now, Lockable
 	}
 	backends[slot].next = -1;
 	backends[slot].state = LOCKABLE_WAIT_NONE;
-	if (backends[slot].reserved)
-	{
+	/* the entry promised to a waiter of a group (rule 7) */
+	if (lease_wants_group(backends[slot].slots, backends[slot].shared))
 		pg_atomic_fetch_sub_u32(&lockable_shared->nleases, 1);
-		backends[slot].reserved = false;
-	}
 
 	/* a head that did not fit has left: those behind it may fit now */
 	if (prev < 0 && lease->kind == LEASE_GROUP)

@@ -411,8 +411,7 @@ extern bool lockable_lease_vacated_locked(Lease *lease, LockableTime now,
 										  LockableWakeList *wl);
 extern bool lockable_lease_own_keepalive(Lease *lease, uint64 session,
 										 bool shared);
-extern void lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req,
-										  bool reserved);
+extern void lockable_lease_enqueue_locked(Lease *lease, LeaseRequest *req);
 extern void lockable_lease_dequeue_locked(Lease *lease, int slot,
 										  LockableTime now,
 										  LockableWakeList *wl);

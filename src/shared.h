@@ -73,7 +73,8 @@
  *	  with a compare-and-swap that never lowers it.
  *
  * 7. nleases counts hash entries, and the member entries promised to
- *	  queued waiters of groups (LockableBackend.reserved), so that a
+ *	  queued waiters that want a group (slots > 1, or shared: the
+ *	  caller of lockable_lease_enqueue_locked counts one), so that a
  *	  handoff under the partition lock always finds an entry free.  It is
  *	  incremented before an entry is kept or promised and decremented after
  *	  one is removed or a promise is dropped, all under the entry's
@@ -188,8 +189,6 @@ typedef struct LockableBackend
 	int			slots;
 	bool		shared;
 	bool		keepalive;
-	bool		reserved;		/* counted in nleases for the member entry
-								 * it will hold (protocol rule 7) */
 } LockableBackend;
 
 /* Statistics counters, one set per partition, under its lock */
